@@ -1,0 +1,148 @@
+"""Settings from DIGEST_* environment variables and `.env`; defaults serve the embedded mode."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_TOPICS = (
+    "sustainability",
+    "energy",
+    "climate",
+    "renewables",
+    "solar",
+    "wind",
+    "hydrogen",
+    "batteries",
+    "grid",
+    "electric vehicles",
+    "decarbonisation",
+    "carbon",
+    "nuclear",
+    "efficiency",
+    "circular economy",
+    "biodiversity",
+)
+
+# Secrets that must never sign tokens in production: the empty value and the examples we ship.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "insecure"})
+PLACEHOLDER_POSTAL_ADDRESS = "Set DIGEST_POSTAL_ADDRESS to your postal address (required by law)"
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot run the requested mode; the message says what to set."""
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Names are a public contract (SPEC §4)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str = ""
+    smtp_url: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_token: str = ""
+    from_address: str = Field(default="Weekly Digest <digest@localhost>", alias="DIGEST_FROM")
+    site_name: str = "Weekly Digest"
+    tagline: str = "Weekly. Free. Your Top 10 Sustainability & Energy Posts."
+    postal_address: str = PLACEHOLDER_POSTAL_ADDRESS
+    topics: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_TOPICS))
+    subscribe_rate: str = "10/minute"
+    login_rate: str = "5/minute"
+    schedule: str = "0 6 * * mon"
+    autosend: bool = False
+    max_per_source: int = 3
+    issue_size: int = 10
+    confirm_ttl_days: int = 7
+    confirm_resend_seconds: int = 600
+    check_deliverability: bool = False
+    dns_timeout: float = 1.5
+    batch_size: int = 200
+    lease_seconds: int = 300
+    feed_timeout: float = 10.0
+    feed_max_bytes: int = 5_000_000
+    feed_poll_minutes: int = 30
+    dkim_key_file: str = ""
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    consent_text_version: str = "2026-11-v1"
+
+    _split_secret = field_validator("secret_key", mode="before")(_split_list)
+    _split_topics = field_validator("topics", mode="before")(_split_list)
+
+    @field_validator("topics")
+    @classmethod
+    def _lower_topics(cls, value: list[str]) -> list[str]:
+        return [topic.lower() for topic in value]
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to SQLite under `var/`."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'digest.db'}"
+
+    @property
+    def celery_broker_url(self) -> str:
+        """The broker URL; embedded mode uses kombu's SQLAlchemy transport on SQLite."""
+        return self.broker_url or f"sqla+sqlite:///{self.var_dir / 'broker.db'}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def signing_keys(self) -> list[str]:
+        """Secret keys, newest first. Embedded mode generates and keeps one under `var/`."""
+        keys = [key for key in self.secret_key if key]
+        if keys:
+            return keys
+        key_file = self.var_dir / "secret_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return [key_file.read_text().strip()]
+
+    def check_production(self) -> None:
+        """Refuse to run the production processes with settings that are unsafe there."""
+        problems = []
+        if not self.secret_key or any(key in PLACEHOLDER_SECRETS for key in self.secret_key):
+            problems.append(
+                "DIGEST_SECRET_KEY is unset or a placeholder: set it to a long random value "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"); '
+                "a comma-separated list rotates keys (the first signs, all verify)"
+            )
+        elif any(len(key) < 16 for key in self.secret_key):
+            problems.append("DIGEST_SECRET_KEY must be at least 16 characters")
+        if problems:
+            raise ConfigurationError(
+                "Refusing to start in production mode:\n- " + "\n- ".join(problems)
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings`)."""
+    return Settings()

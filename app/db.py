@@ -1,0 +1,104 @@
+"""Engine, session scope, and "enqueue after commit" so no task runs before its rows exist."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+# Signature of the function that hands a task to the broker: (task name, args).
+Publisher = Callable[[str, tuple[Any, ...]], None]
+_PENDING = "digest_pending_tasks"
+
+
+def _publish_with_celery(name: str, args: tuple[Any, ...]) -> None:
+    from workers.celery_app import celery_app
+
+    celery_app.send_task(name, args=list(args))
+
+
+_publisher: Publisher = _publish_with_celery
+
+
+def set_publisher(publisher: Publisher | None) -> None:
+    """Swap how tasks are published (tests collect them and run the task functions directly)."""
+    global _publisher
+    _publisher = publisher or _publish_with_celery
+
+
+def enqueue(session: Session, task_name: str, *args: Any) -> None:
+    """Publish `task_name(*args)` once this session's transaction commits; drop it on rollback."""
+    session.info.setdefault(_PENDING, []).append((task_name, args))
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_pending(session: Session) -> None:
+    for name, args in session.info.pop(_PENDING, []):
+        _publisher(name, args)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the SQLite settings a multi-process service needs (WAL, busy timeout, FKs)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # The pool hands a connection to one thread at a time, so the thread check only gets in the way.
+        connect_args = {"timeout": 30, "check_same_thread": False}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, begin transactions: pysqlite's own handling breaks SAVEPOINTs.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+@lru_cache
+def engine_for(url: str) -> Engine:
+    """One engine per URL per process."""
+    return make_engine(url)
+
+
+def session_factory(url: str | None = None) -> sessionmaker[Session]:
+    """Sessions bound to the configured database."""
+    from app.config import get_settings
+
+    return sessionmaker(engine_for(url or get_settings().sqlalchemy_url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A unit of work: commit on success, roll back on error (tasks and CLI use this)."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,288 @@
+"""Subscribe, confirm, unsubscribe, import: the reader's state machine. Services never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from email_validator import EmailNotValidError, caching_resolver, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import enqueue
+from app.models import ConsentEvent, Subscriber, SubscriberStatus
+from app.tokens import CONFIRM, UNSUBSCRIBE, InvalidToken, Signer
+
+MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
+SUPPRESSED = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+
+
+class InvalidAddress(ValueError):
+    """The address cannot receive mail; `reason` is shown to the reader."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@lru_cache
+def _resolver(timeout: float) -> Any:
+    resolver = caching_resolver(timeout=timeout)
+    resolver.lifetime = timeout
+    return resolver
+
+
+def normalise_email(
+    raw: str, *, check_deliverability: bool = False, dns_timeout: float = 1.0
+) -> str:
+    """The canonical form of an address (email-validator), or `InvalidAddress` with a reason."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidAddress("Please enter an email address.")
+    if any(char in raw for char in "\r\n\0"):
+        raise InvalidAddress("The email address must be on one line.")
+    if len(raw) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddress(f"The email address is too long (at most {MAX_ADDRESS_LENGTH}).")
+    try:
+        options: dict[str, Any] = {"check_deliverability": check_deliverability}
+        if check_deliverability:
+            options["dns_resolver"] = _resolver(dns_timeout)
+        result = validate_email(raw.strip(), **options)
+    except EmailNotValidError as error:
+        raise InvalidAddress(str(error)) from error
+    return result.normalized.lower() if result.normalized.isascii() else result.normalized
+
+
+def clean_name(raw: str | None) -> str | None:
+    """A display name safe to store and to put in a greeting (one line, bounded)."""
+    if not raw:
+        return None
+    name = " ".join(raw.replace("\r", " ").replace("\n", " ").split())[:200]
+    return name or None
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked, for the consent record."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    channel: str = "form"
+
+
+def _record(
+    session: Session,
+    subscriber: Subscriber,
+    kind: str,
+    requester: Requester,
+    now: datetime,
+    consent_text_version: str | None = None,
+) -> None:
+    session.add(
+        ConsentEvent(
+            subscriber_id=subscriber.id,
+            email=subscriber.email,
+            kind=kind,
+            at=now,
+            ip=(requester.ip or None) and requester.ip[:64],
+            user_agent=(requester.user_agent or None) and requester.user_agent[:400],
+            channel=requester.channel[:100],
+            consent_text_version=consent_text_version,
+        )
+    )
+
+
+def request_subscription(
+    session: Session,
+    *,
+    email: str,
+    name: str | None,
+    requester: Requester,
+    now: datetime,
+    consent_text_version: str,
+    resend_after: timedelta = timedelta(minutes=10),
+) -> Subscriber | None:
+    """Start (or restart) double opt-in for an already-normalised address.
+
+    The caller answers the same whatever happens here, so nobody learns who is subscribed.
+    A confirmation is queued for new, pending (at most one per `resend_after`) and previously
+    unsubscribed readers; confirmed and suppressed readers get nothing.
+    """
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=email,
+            name=clean_name(name),
+            status=SubscriberStatus.PENDING,
+            source=requester.channel[:100],
+            created_at=now,
+            updated_at=now,
+            confirm_nonce=0,
+        )
+        session.add(subscriber)
+        session.flush()
+    elif subscriber.status in (SubscriberStatus.CONFIRMED, *SUPPRESSED):
+        return subscriber
+    elif subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        subscriber.status = SubscriberStatus.PENDING
+        subscriber.confirmation_sent_at = None
+        subscriber.updated_at = now
+    elif (
+        subscriber.confirmation_sent_at is not None
+        and now - subscriber.confirmation_sent_at < resend_after
+    ):
+        return subscriber
+    if name and not subscriber.name:
+        subscriber.name = clean_name(name)
+    _record(session, subscriber, "subscribe-request", requester, now, consent_text_version)
+    subscriber.confirmation_sent_at = now
+    enqueue(session, "digest.send_confirmation", subscriber.id)
+    return subscriber
+
+
+def confirm_token(signer: Signer, subscriber: Subscriber, *, now: datetime) -> str:
+    """The confirmation link token; it names the subscription round it belongs to."""
+    return signer.dumps(CONFIRM, {"s": subscriber.id, "n": subscriber.confirm_nonce}, now=now)
+
+
+def unsubscribe_token(signer: Signer, subscriber_id: int) -> str:
+    """The unsubscribe token; it never expires, so links in old mails keep working."""
+    return signer.dumps(UNSUBSCRIBE, {"s": subscriber_id})
+
+
+def confirm(
+    session: Session,
+    *,
+    signer: Signer,
+    token: str,
+    requester: Requester,
+    now: datetime,
+    max_age: timedelta,
+) -> Subscriber:
+    """Confirm the subscription a token names; repeated clicks are harmless."""
+    payload = signer.loads(CONFIRM, token, now=now, max_age=int(max_age.total_seconds()))
+    subscriber = _subscriber_from(session, payload)
+    if subscriber.status == SubscriberStatus.CONFIRMED:
+        return subscriber
+    if (
+        subscriber.status != SubscriberStatus.PENDING
+        or payload.get("n") != subscriber.confirm_nonce
+    ):
+        raise InvalidToken("This link is no longer valid. Please subscribe again.")
+    subscriber.status = SubscriberStatus.CONFIRMED
+    subscriber.confirmed_at = now
+    subscriber.updated_at = now
+    _record(session, subscriber, "confirm", requester, now)
+    enqueue(session, "digest.send_welcome", subscriber.id)
+    return subscriber
+
+
+def subscriber_for_unsubscribe(session: Session, *, signer: Signer, token: str) -> Subscriber:
+    """The reader an unsubscribe token names (for the page that asks to confirm)."""
+    return _subscriber_from(session, signer.loads(UNSUBSCRIBE, token))
+
+
+def unsubscribe(
+    session: Session, *, subscriber: Subscriber, requester: Requester, now: datetime
+) -> bool:
+    """Withdraw consent; True if this call changed anything. Old confirm links stop working."""
+    if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED):
+        return False
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = now
+    subscriber.updated_at = now
+    subscriber.confirm_nonce += 1
+    _record(session, subscriber, "unsubscribe", requester, now)
+    return True
+
+
+def suppress(session: Session, *, subscriber: Subscriber, kind: str, now: datetime) -> None:
+    """Stop mailing an address after a hard bounce or a complaint."""
+    if subscriber.status in SUPPRESSED:
+        return
+    subscriber.status = kind
+    subscriber.updated_at = now
+    _record(session, subscriber, kind, Requester(channel="mailer"), now)
+
+
+def _subscriber_from(session: Session, payload: Any) -> Subscriber:
+    subscriber_id = payload.get("s") if isinstance(payload, dict) else None
+    subscriber = session.get(Subscriber, subscriber_id) if isinstance(subscriber_id, int) else None
+    if subscriber is None:
+        raise InvalidToken("This link is not valid.")
+    return subscriber
+
+
+@dataclass
+class ImportReport:
+    """What an import did, with each bad row named by its line."""
+
+    created: int = 0
+    confirmed_existing: int = 0
+    unchanged: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "confirmed_existing": self.confirmed_existing,
+            "unchanged": self.unchanged,
+            "errors": self.errors,
+        }
+
+
+def import_subscribers(
+    session: Session,
+    *,
+    rows: Iterable[tuple[int, str, str | None]],
+    consent_source: str,
+    now: datetime,
+) -> ImportReport:
+    """Import (line, email, name) rows as confirmed readers; bad rows are reported, not fatal.
+
+    Unsubscribed and suppressed readers stay as they are: an import never resubscribes anyone.
+    """
+    report = ImportReport()
+    requester = Requester(channel=f"import:{consent_source}"[:100])
+    seen: set[str] = set()
+    for line, raw_email, name in rows:
+        try:
+            email = normalise_email(raw_email)
+        except InvalidAddress as error:
+            report.errors.append(
+                {"line": line, "email": str(raw_email)[:320], "reason": error.reason}
+            )
+            continue
+        if email in seen:
+            report.errors.append(
+                {"line": line, "email": email, "reason": "duplicate in this import"}
+            )
+            continue
+        seen.add(email)
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+        if subscriber is None:
+            subscriber = Subscriber(
+                email=email,
+                name=clean_name(name),
+                status=SubscriberStatus.CONFIRMED,
+                source=requester.channel,
+                created_at=now,
+                updated_at=now,
+                confirmed_at=now,
+                confirm_nonce=0,
+            )
+            session.add(subscriber)
+            session.flush()
+            _record(session, subscriber, "import", requester, now)
+            report.created += 1
+        elif subscriber.status == SubscriberStatus.PENDING:
+            subscriber.status = SubscriberStatus.CONFIRMED
+            subscriber.confirmed_at = now
+            subscriber.updated_at = now
+            _record(session, subscriber, "import", requester, now)
+            report.confirmed_existing += 1
+        else:
+            report.unchanged += 1
+    return report

@@ -1,0 +1,9 @@
+"""The admin JSON API (`Authorization: Bearer $DIGEST_ADMIN_TOKEN`), one router per resource."""
+
+from fastapi import APIRouter, Depends
+
+from app.web.api import subscribers
+from app.web.deps import require_admin_token
+
+router = APIRouter(prefix="/api", dependencies=[Depends(require_admin_token)])
+router.include_router(subscribers.router)

@@ -1,0 +1,354 @@
+"""Public pages: the subscribe form, confirmation, one-click unsubscribe, health."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from kombu import Connection
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app import clock
+from app.subscriptions import (
+    InvalidAddress,
+    Requester,
+    confirm,
+    normalise_email,
+    request_subscription,
+    subscriber_for_unsubscribe,
+    unsubscribe,
+)
+from app.tokens import InvalidToken
+from app.web.deps import (
+    RateLimited,
+    WebContext,
+    check_rate,
+    client_ip,
+    context,
+    db_session,
+)
+
+router = APIRouter()
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+CSRF_COOKIE = "digest_csrf"
+MAX_BODY = 16_384
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class BadSubscribeRequest(Exception):
+    """A request to /subscribe that cannot be read; `status` and `reason` say why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    """Render a template with the settings every page shows."""
+    values.setdefault("settings", request.app.state.digest.settings)
+    return templates.TemplateResponse(request, template, values, status_code=status)
+
+
+def message_page(
+    request: Request,
+    heading: str,
+    *paragraphs: str,
+    status: int = 200,
+    link: tuple[str, str] | None = None,
+) -> HTMLResponse:
+    return page(request, "message.html", status, heading=heading, paragraphs=paragraphs, link=link)
+
+
+def _form_page(
+    request: Request,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    email: str | None = None,
+    name: str | None = None,
+) -> HTMLResponse:
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = page(
+        request, "index.html", status, csrf_token=token, error=error, email=email, name=name
+    )
+    secure = request.app.state.digest.settings.public_base_url.startswith("https://")
+    response.set_cookie(
+        CSRF_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=7 * 86400
+    )
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def subscribe_form(request: Request) -> HTMLResponse:
+    """The subscribe form; plain HTML, works without JavaScript."""
+    return _form_page(request)
+
+
+def _origin_allowed(request: Request, ctx: WebContext) -> bool:
+    """A browser's Origin (when sent) must be this site; scripts that send none are fine."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return True
+    allowed = {urlsplit(ctx.settings.public_base_url).netloc, request.headers.get("host", "")}
+    return urlsplit(origin).netloc in allowed
+
+
+async def _read_subscribe_body(request: Request) -> tuple[dict[str, Any], bool]:
+    """The fields of a form or JSON subscribe request, and whether it came from the form."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        raise BadSubscribeRequest(413, "The request is too large.")
+    if content_type == "application/json":
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise BadSubscribeRequest(413, "The request is too large.")
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise BadSubscribeRequest(400, f"The body is not valid JSON: {error}") from error
+        if not isinstance(data, dict):
+            raise BadSubscribeRequest(422, 'Send a JSON object like {"email": "you@example.org"}.')
+        return data, False
+    if content_type in FORM_TYPES:
+        form = await request.form(max_files=0, max_fields=20)
+        return {key: value for key, value in form.items() if isinstance(value, str)}, True
+    raise BadSubscribeRequest(
+        415, "Send the form (application/x-www-form-urlencoded) or JSON (application/json)."
+    )
+
+
+def _field(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidAddress(f"'{key}' must be a string.")
+    return value
+
+
+@router.post("/subscribe")
+async def subscribe(
+    request: Request, ctx: WebContext = Depends(context), session: Session = db_session
+) -> Response:
+    """Start double opt-in. Every valid address gets the same answer, whatever its state."""
+    wants_json = "application/json" in request.headers.get("content-type", "")
+    try:
+        check_rate(ctx, ctx.settings.subscribe_rate, "subscribe", client_ip(request))
+    except RateLimited as limited:
+        return _refuse(
+            request,
+            429,
+            f"Too many requests. Try again in {limited.retry_after} seconds.",
+            wants_json,
+            headers={"Retry-After": str(limited.retry_after)},
+        )
+    try:
+        data, from_form = await _read_subscribe_body(request)
+    except BadSubscribeRequest as error:
+        return _refuse(request, error.status, error.reason, wants_json)
+    if not _origin_allowed(request, ctx):
+        return _refuse(request, 403, "This form was submitted from another site.", wants_json)
+    if from_form:
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        presented = str(data.get("csrf_token", ""))
+        if not cookie or not hmac.compare_digest(cookie.encode(), presented.encode()):
+            return _refuse(
+                request,
+                403,
+                "Your form session expired. Please reload the page and try again.",
+                wants_json=False,
+            )
+    if data.get("website"):  # the honeypot: only bots fill a field people cannot see
+        return _accepted(request, from_form)
+    try:
+        email, name = _field(data, "email") or "", _field(data, "name")
+        topics = data.get("topics")
+        if topics is not None and (
+            not isinstance(topics, list) or not all(isinstance(t, str) for t in topics)
+        ):
+            raise InvalidAddress("'topics' must be a list of strings.")
+        address = await run_in_threadpool(
+            normalise_email,
+            email,
+            check_deliverability=ctx.settings.check_deliverability,
+            dns_timeout=ctx.settings.dns_timeout,
+        )
+    except InvalidAddress as error:
+        if from_form:
+            return _form_page(
+                request,
+                status=422,
+                error=error.reason,
+                email=(data.get("email") or "")[:254],
+                name=data.get("name"),
+            )
+        return JSONResponse({"error": "invalid", "detail": error.reason}, status_code=422)
+    requester = Requester(
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        channel="form" if from_form else "api",
+    )
+    await run_in_threadpool(
+        request_subscription,
+        session,
+        email=address,
+        name=name,
+        requester=requester,
+        now=clock.now(),
+        consent_text_version=ctx.settings.consent_text_version,
+        resend_after=timedelta(seconds=ctx.settings.confirm_resend_seconds),
+    )
+    return _accepted(request, from_form)
+
+
+def _accepted(request: Request, from_form: bool) -> Response:
+    if not from_form:
+        return JSONResponse({"status": "check-your-inbox"}, status_code=202)
+    return message_page(
+        request,
+        "Check your inbox",
+        "If the address can receive our digest, a confirmation link is on its way. "
+        "Click it to start getting the weekly top 10.",
+        "Nothing there in a few minutes? Look in the spam folder.",
+    )
+
+
+def _refuse(
+    request: Request,
+    status: int,
+    reason: str,
+    wants_json: bool,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    headers = headers or {}
+    if wants_json:
+        return JSONResponse({"error": "refused", "detail": reason}, status, headers=headers)
+    response = message_page(request, "Sorry", reason, status=status, link=("/", "Back to the form"))
+    response.headers.update(headers)
+    return response
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_subscription(
+    token: str,
+    request: Request,
+    ctx: WebContext = Depends(context),
+    session: Session = db_session,
+) -> HTMLResponse:
+    """Confirm a subscription; idempotent. Bad, tampered or expired token → 400, nothing changes."""
+    try:
+        subscriber = confirm(
+            session,
+            signer=ctx.signer,
+            token=token,
+            now=clock.now(),
+            max_age=timedelta(days=ctx.settings.confirm_ttl_days),
+            requester=Requester(
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+                channel="confirm-link",
+            ),
+        )
+    except InvalidToken as error:
+        return message_page(
+            request,
+            "This link doesn't work",
+            error.reason,
+            "Subscribe again and we'll send a fresh link.",
+            status=400,
+            link=("/", "Subscribe"),
+        )
+    return message_page(
+        request,
+        "You're subscribed",
+        f"{subscriber.email} will get the weekly top 10 every Monday.",
+        "Every email has a one-click unsubscribe link.",
+        link=("/archive", "Read past issues"),
+    )
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(
+    token: str,
+    request: Request,
+    ctx: WebContext = Depends(context),
+    session: Session = db_session,
+) -> HTMLResponse:
+    """Ask before unsubscribing: mail scanners follow links, so GET changes nothing."""
+    try:
+        subscriber = subscriber_for_unsubscribe(session, signer=ctx.signer, token=token)
+    except InvalidToken as error:
+        return message_page(request, "This link doesn't work", error.reason, status=400)
+    already = subscriber.status not in ("pending", "confirmed")
+    return page(request, "unsubscribe.html", email=subscriber.email, token=token, already=already)
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def one_click_unsubscribe(
+    token: str,
+    request: Request,
+    ctx: WebContext = Depends(context),
+    session: Session = db_session,
+) -> HTMLResponse:
+    """RFC 8058 one-click: any body, no cookie, no CSRF; always 200 and never a redirect."""
+    channel = "one-click"
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(FORM_TYPES):
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+            channel = "unsubscribe-page" if form.get("via") == "page" else channel
+        except Exception:  # noqa: BLE001 - a body we cannot parse must not block leaving
+            pass
+    try:
+        subscriber = await run_in_threadpool(
+            subscriber_for_unsubscribe, session, signer=ctx.signer, token=token
+        )
+    except InvalidToken as error:
+        return message_page(request, "This link doesn't work", error.reason, status=400)
+    requester = Requester(
+        ip=client_ip(request), user_agent=request.headers.get("user-agent"), channel=channel
+    )
+    await run_in_threadpool(
+        unsubscribe, session, subscriber=subscriber, now=clock.now(), requester=requester
+    )
+    return message_page(
+        request,
+        "You're unsubscribed",
+        f"{subscriber.email} will get no more digests. Sorry to see you go.",
+        link=("/", "Changed your mind? Subscribe again"),
+    )
+
+
+@router.get("/healthz")
+def healthz(ctx: WebContext = Depends(context)) -> JSONResponse:
+    """Liveness: the database answers and the broker accepts a connection."""
+    checks: dict[str, str] = {}
+    try:
+        with ctx.sessions() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # noqa: BLE001 - any failure is a failed check
+        checks["database"] = f"error: {type(error).__name__}"
+    checks["broker"] = _broker_check(ctx.settings.celery_broker_url)
+    healthy = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ok" if healthy else "error", **checks}, 200 if healthy else 503)
+
+
+def _broker_check(url: str) -> str:
+    try:
+        with Connection(url, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception as error:  # noqa: BLE001
+        return f"error: {type(error).__name__}"
