@@ -1,0 +1,454 @@
+"""Mail transports: SMTP and a folder outbox behind one small interface (listmonk's messenger)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A message was not, or may not have been, delivered; `code` and `reply` carry the answer."""
+
+    def __init__(self, reply: str, code: int | None = None) -> None:
+        super().__init__(f"{code} {reply}" if code is not None else reply)
+        self.code = code
+        self.reply = reply
+
+
+class TemporaryFailure(DeliveryError):
+    """SMTP 4xx: retry this recipient later, with backoff."""
+
+
+class PermanentFailure(DeliveryError):
+    """SMTP 5xx: do not retry this recipient."""
+
+
+class HardBounce(PermanentFailure):
+    """The mailbox or domain does not exist (5.1.x, "user unknown"): suppress the address."""
+
+
+class TransportUnavailable(DeliveryError):
+    """Connection, TLS, authentication or sender trouble: pause the whole send, mark nobody."""
+
+
+class OutcomeUnknown(DeliveryError):
+    """The connection broke after the message data went out: it may or may not have arrived."""
+
+
+class Transport(Protocol):
+    """What the send engine needs: open once, push many messages, close."""
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def send(self, *, sender: str, recipient: str, message: bytes) -> None: ...
+
+
+# --- SMTP URL ---------------------------------------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_QUERY_KEYS = ("starttls", "timeout", "verify")
+
+
+@dataclass(frozen=True)
+class SMTPConfig:
+    """Where and how to reach the SMTP server, parsed from DIGEST_SMTP_URL."""
+
+    host: str
+    port: int
+    username: str = ""
+    password: str = field(default="", repr=False)
+    implicit_tls: bool = False
+    starttls: bool = False
+    verify: bool = True
+    timeout: float = 30.0
+
+
+def _redact(url: str) -> str:
+    # Error messages end up in logs and the admin UI: never show the password.
+    return re.sub(r"(://[^:@/?#]*:)[^/?#]*@", r"\1***@", url)
+
+
+def _flag(value: str, name: str, shown: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError(f"SMTP URL {shown}: {name}={value!r} must be true or false")
+
+
+def parse_smtp_url(url: str) -> SMTPConfig:
+    """Parse `smtp://user:pass@host:port?starttls=true` or `smtps://…`; ValueError if bad."""
+    shown = _redact(url)
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"SMTP URL {shown}: {error} (the port must be 1-65535)") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps"):
+        raise ValueError(f"SMTP URL {shown}: scheme must be smtp:// or smtps://, not {scheme!r}")
+    if not parts.hostname:
+        raise ValueError(f"SMTP URL {shown}: the host is missing")
+    if port == 0:
+        raise ValueError(f"SMTP URL {shown}: port 0 is not a usable port")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ValueError(f"SMTP URL {shown}: unexpected path or fragment")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - set(_QUERY_KEYS))
+    if unknown:
+        raise ValueError(f"SMTP URL {shown}: unknown option(s) {unknown}; known: {_QUERY_KEYS}")
+    starttls = _flag(options.get("starttls", "false"), "starttls", shown)
+    if scheme == "smtps" and starttls:
+        raise ValueError(f"SMTP URL {shown}: smtps:// is already TLS; drop ?starttls=true")
+    try:
+        timeout = float(options.get("timeout", "30"))
+    except ValueError:
+        timeout = -1.0
+    if not 0 < timeout < 3600:
+        raise ValueError(
+            f"SMTP URL {shown}: timeout must be a number of seconds between 0 and 3600"
+        )
+    default_port = 465 if scheme == "smtps" else 587 if starttls else 25
+    return SMTPConfig(
+        host=parts.hostname,
+        port=port or default_port,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        implicit_tls=scheme == "smtps",
+        starttls=starttls,
+        verify=_flag(options.get("verify", "true"), "verify", shown),
+        timeout=timeout,
+    )
+
+
+# --- reply classification ---------------------------------------------------------------------
+
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
+_UNKNOWN_MAILBOX = re.compile(
+    r"user unknown|unknown user|no such (user|mailbox|recipient)|mailbox (unavailable|not found)"
+    r"|does not exist|invalid (recipient|mailbox)|recipient address rejected",
+    re.IGNORECASE,
+)
+# 5.1.7 / 5.1.8 are about the *sender* address: suppressing the recipient would be wrong.
+_SENDER_STATUS = {("1", "7"), ("1", "8")}
+
+
+def classify_reply(code: int, reply: str, *, stage: str) -> DeliveryError:
+    """Map a refusal at `stage` ("mail", "rcpt", "data") to the error the send engine acts on."""
+    if code == 530 or (stage == "mail" and 500 <= code < 600):
+        # Auth required, or the server refuses our sender: every message would fail alike.
+        return TransportUnavailable(reply, code)
+    if 400 <= code < 500:
+        return TemporaryFailure(reply, code)
+    if not 500 <= code < 600:
+        return TransportUnavailable(f"unexpected reply at {stage}: {reply}", code)
+    enhanced = _ENHANCED.match(reply)
+    if enhanced:
+        subject, detail = enhanced.group(2), enhanced.group(3)
+        if subject == "1" and (subject, detail) not in _SENDER_STATUS:
+            return HardBounce(reply, code)
+    elif code in (550, 551, 553) and _UNKNOWN_MAILBOX.search(reply):
+        return HardBounce(reply, code)
+    return PermanentFailure(reply, code)
+
+
+def envelope_address(value: str, *, role: str = "address") -> str:
+    """The bare address of `Name <addr>` or `addr`; ValueError if it cannot go in an envelope."""
+    if any(char in value for char in "\r\n\0"):
+        raise ValueError(f"{role} {value!r} contains a line break")
+    address = parseaddr(value)[1]
+    if "@" not in address or any(char.isspace() or char in "<>" for char in address):
+        raise ValueError(f"{role} {value!r} is not a usable email address")
+    return address
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    # RFC 5321 §4.5.2 transparency, then the terminating "." line.
+    body = re.sub(rb"(?m)^\.", b"..", message)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def _unavailable(what: str, error: Exception) -> TransportUnavailable:
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        what = "authentication failed"
+    if isinstance(error, smtplib.SMTPResponseException):
+        reply = error.smtp_error.decode("utf-8", "replace")
+        return TransportUnavailable(f"{what}: {reply}", error.smtp_code)
+    return TransportUnavailable(f"{what}: {error!r}")
+
+
+class _DroppedBeforeData(Exception):
+    """The server hung up before it saw any message data: the message was certainly not sent."""
+
+
+# --- SMTP transport ---------------------------------------------------------------------------
+
+
+class SMTPTransport:
+    """One SMTP connection reused for many messages; each `send` is one MAIL/RCPT/DATA transaction.
+
+    If a *reused* connection turns out to be closed before DATA (the server timed us out or sent
+    421 between messages), `send` reconnects once and retries that message: nothing was sent, so
+    this cannot duplicate. A connection lost after DATA raises OutcomeUnknown and is never retried.
+    """
+
+    def __init__(
+        self,
+        url: str | SMTPConfig,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.config = url if isinstance(url, SMTPConfig) else parse_smtp_url(url)
+        self._ssl_context = ssl_context
+        self._smtp: smtplib.SMTP | None = None
+        self._used = False  # has the open connection carried a transaction yet?
+
+    def __enter__(self) -> SMTPTransport:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Connect, say EHLO, STARTTLS and log in if configured; TransportUnavailable on failure."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+            self._used = False
+
+    def close(self) -> None:
+        """Say QUIT and close; never raises."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            smtp.close()
+
+    def _discard(self) -> None:
+        # The connection is in an unknown protocol state: close without QUIT (it might hang).
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is not None:
+            return self._ssl_context
+        context = ssl.create_default_context()
+        if not self.config.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        smtp: smtplib.SMTP | None = None
+        try:
+            if cfg.implicit_tls:
+                context = self._tls_context()
+                smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+            smtp.ehlo_or_helo_if_needed()
+            if cfg.starttls:
+                if not smtp.has_extn("starttls"):
+                    raise smtplib.SMTPNotSupportedError(f"{cfg.host} does not offer STARTTLS")
+                smtp.starttls(context=self._tls_context())
+                smtp.ehlo()
+            if cfg.username:
+                smtp.login(cfg.username, cfg.password)
+        except (smtplib.SMTPException, OSError) as error:
+            if smtp is not None:
+                smtp.close()
+            raise _unavailable(f"cannot use SMTP server {cfg.host}:{cfg.port}", error) from error
+        logger.info("connected to SMTP server %s:%s", cfg.host, cfg.port)
+        return smtp
+
+    def send(self, *, sender: str, recipient: str, message: bytes) -> None:
+        """Deliver `message` (finished CRLF bytes, sent as-is) to one recipient, or raise."""
+        envelope_from = envelope_address(sender, role="sender")
+        envelope_to = envelope_address(recipient, role="recipient")
+        if not isinstance(message, bytes) or not message:
+            raise ValueError("message must be non-empty bytes")
+        payload = _dot_stuffed(message)
+        while True:
+            self.open()
+            reused = self._used
+            try:
+                self._transaction(envelope_from, envelope_to, payload)
+                return
+            except _DroppedBeforeData as dropped:
+                self._discard()
+                # A fresh connection that hangs up is a broken server, not a stale connection.
+                if not reused:
+                    raise TransportUnavailable(
+                        f"server hung up before DATA: {dropped}"
+                    ) from dropped
+                logger.info("SMTP connection was closed by the server; reconnecting once")
+
+    def _transaction(self, envelope_from: str, envelope_to: str, payload: bytes) -> None:
+        smtp = self._smtp
+        assert smtp is not None
+        self._used = True
+        mail_options = self._mail_options(smtp, envelope_from, envelope_to, payload)
+        try:
+            code, reply = smtp.mail(envelope_from, mail_options)
+            if code != 250:
+                raise self._refused(smtp, code, reply, "mail")
+            code, reply = smtp.rcpt(envelope_to)
+            if code not in (250, 251):
+                raise self._refused(smtp, code, reply, "rcpt")
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:
+                raise self._refused(smtp, code, reply, "data")
+        except (smtplib.SMTPException, OSError) as error:
+            dropped = isinstance(error, smtplib.SMTPServerDisconnected | ConnectionError)
+            # smtplib reports a read timeout as a disconnect; a silent server is not a stale one.
+            if dropped and not isinstance(error.__context__, TimeoutError):
+                raise _DroppedBeforeData(repr(error)) from error
+            self._discard()
+            raise TransportUnavailable(f"SMTP server stopped answering: {error!r}") from error
+        try:
+            smtp.send(payload)
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPException, OSError) as error:
+            self._discard()
+            raise OutcomeUnknown(f"connection lost after the message data: {error!r}") from error
+        if code != 250:
+            # The transaction is over either way; no RSET needed.
+            if code == 421:
+                self._discard()
+            raise classify_reply(code, reply.decode("utf-8", "replace"), stage="data")
+
+    def _mail_options(
+        self, smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, payload: bytes
+    ) -> list[str]:
+        options = []
+        if not payload.isascii() and smtp.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if not (envelope_from + envelope_to).isascii():
+            if not smtp.has_extn("smtputf8"):
+                if not envelope_from.isascii():
+                    raise TransportUnavailable(f"server cannot take the sender {envelope_from!r}")
+                raise PermanentFailure(f"server cannot take the address {envelope_to!r}")
+            options.append("SMTPUTF8")
+        return options
+
+    def _refused(self, smtp: smtplib.SMTP, code: int, reply: bytes, stage: str) -> DeliveryError:
+        """Reset the transaction so the connection serves the next message, and classify."""
+        if code == 421:
+            self._discard()  # the server is closing the channel
+        else:
+            try:
+                smtp.rset()
+            except (smtplib.SMTPException, OSError):
+                self._discard()
+        error = classify_reply(code, reply.decode("utf-8", "replace"), stage=stage)
+        logger.info("SMTP refused at %s: %s", stage, error)
+        return error
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _slug(address: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", "-", address.lower().replace("@", "-at-")).strip("-.")[:64]
+
+
+class OutboxTransport:
+    """Writes each message as an `.eml` file in a folder (embedded mode, no SMTP server).
+
+    Names are `<UTC time>-<n>-<recipient>.eml`, so a listing sorts by time. Each file appears
+    whole or not at all, and an existing file is never overwritten.
+    """
+
+    def __init__(self, folder: Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.folder = Path(folder)
+        self._clock = clock
+        self._stamp = ""
+        self._number = 0
+
+    def __enter__(self) -> OutboxTransport:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, *, sender: str, recipient: str, message: bytes) -> None:
+        """Write the message to the outbox; TransportUnavailable if the folder cannot take it."""
+        self.write(sender=sender, recipient=recipient, message=message)
+
+    def write(self, *, sender: str, recipient: str, message: bytes) -> Path:
+        """Write the message with X-Envelope-From/To headers in front and return its path."""
+        envelope_from = envelope_address(sender, role="sender")
+        envelope_to = envelope_address(recipient, role="recipient")
+        if not isinstance(message, bytes) or not message:
+            raise ValueError("message must be non-empty bytes")
+        head = f"X-Envelope-From: <{envelope_from}>\r\nX-Envelope-To: <{envelope_to}>\r\n"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as tmp:
+                    tmp.write(head.encode() + message)
+                    tmp.flush()
+                    os.fsync(tmp.fileno())
+                return self._publish(Path(tmp_name), _slug(envelope_to))
+            finally:
+                Path(tmp_name).unlink(missing_ok=True)
+        except OSError as error:
+            raise TransportUnavailable(
+                f"cannot write to the outbox {self.folder}: {error}"
+            ) from error
+
+    def _publish(self, tmp: Path, slug: str) -> Path:
+        # os.link, unlike os.replace, fails on an existing name: a second writer (another
+        # process in the same second) moves on to the next number instead of overwriting.
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        if stamp != self._stamp:
+            self._stamp, self._number = stamp, 0
+        while True:
+            self._number += 1
+            target = self.folder / f"{stamp}-{self._number:06d}-{slug}.eml"
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                continue
+            return target
+
+
+def transport_from_settings(settings: Settings) -> SMTPTransport | OutboxTransport:
+    """SMTP when DIGEST_SMTP_URL is set, else the outbox folder under `var/`."""
+    if settings.smtp_url:
+        return SMTPTransport(settings.smtp_url)
+    return OutboxTransport(settings.outbox_dir)

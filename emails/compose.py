@@ -1,0 +1,317 @@
+"""Encode a message once per issue, then fill each reader's values into its bytes (SPEC §8, §11).
+
+The body parts are quoted-printable, encoded here rather than by the `email` package, so that
+every place a per-reader value goes is known exactly: each literal stretch of body is encoded
+on its own and ends with a soft line break, and the value is QP-encoded at fill time on lines
+of its own. Soft breaks vanish on decoding, so the reader sees literal + value + literal, and
+no encoded line can exceed 76 characters whatever the value.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emails.render import Rendered
+
+# "%%" never survives rendering of untrusted text (render.clean_text breaks it), so this
+# marker in a rendered body can only come from our own templates.
+UNSUBSCRIBE_PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
+
+QP_PIECE = 75  # characters per encoded line before the "=" of a soft break: 76 in all
+MAX_HEADER_LINE = 998
+CRLF = "\r\n"
+SOFT_BREAK = "=\r\n"
+
+DKIM_HEADERS = [
+    b"from", b"to", b"subject", b"date", b"message-id", b"list-unsubscribe",
+    b"list-unsubscribe-post", b"list-id", b"mime-version", b"content-type",
+]  # fmt: skip
+
+_RESERVED = {
+    "from", "to", "subject", "date", "message-id", "mime-version", "list-id",
+    "list-unsubscribe", "list-unsubscribe-post", "precedence", "feedback-id", "content-type",
+    "content-transfer-encoding", "bcc", "cc",
+}  # fmt: skip
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no spaces, controls, CR/LF or UTF-8
+_HEADER_TEXT = re.compile(r"[\x20-\x7e]+")
+_MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")
+_KIND = re.compile(r"[a-z][a-z0-9-]*")
+_DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
+
+# One QP token per byte: visible ASCII except "=" stays; space and tab stay unless they end a line.
+_QP_TOKEN = [
+    chr(b) if (33 <= b <= 126 and b != 61) or b in (9, 32) else f"={b:02X}" for b in range(256)
+]
+
+# The slots a template leaves open; fill() supplies their bytes.
+_TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML = (
+    "to", "message_id", "list_unsubscribe", "url_text", "url_html",
+)  # fmt: skip
+
+
+def _wrap_tokens(tokens: list[str]) -> list[str]:
+    """Group QP tokens into pieces of at most QP_PIECE characters, never splitting a token."""
+    pieces: list[str] = []
+    current: list[str] = []
+    width = 0
+    for token in tokens:
+        if width + len(token) > QP_PIECE:
+            pieces.append("".join(current))
+            current, width = [], 0
+        current.append(token)
+        width += len(token)
+    pieces.append("".join(current))
+    return pieces
+
+
+def qp_encode_segment(text: str, *, open_end: bool) -> str:
+    """QP-encode literal body text; with open_end it ends in a soft break, ready for a value."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    encoded = []
+    for index, line in enumerate(lines):
+        tokens = [_QP_TOKEN[byte] for byte in line.encode("utf-8")]
+        ends_hard = not (open_end and index == len(lines) - 1)
+        # Whitespace at the end of an encoded line may be stripped in transit: encode it.
+        if ends_hard and tokens and tokens[-1] in (" ", "\t"):
+            tokens[-1] = f"={ord(tokens[-1]):02X}"
+        encoded.append(SOFT_BREAK.join(_wrap_tokens(tokens)))
+    body = CRLF.join(encoded)
+    return body + SOFT_BREAK if open_end else body
+
+
+def qp_encode_value(value: str) -> bytes:
+    """QP-encode a visible-ASCII value on lines of its own, each ending in a soft break."""
+    encoded = value.replace("=", "=3D")
+    pieces = []
+    start = 0
+    while start < len(encoded):
+        end = start + QP_PIECE
+        if end < len(encoded):
+            # Do not cut an "=3D" escape in two: end the piece before it instead.
+            escape = encoded.rfind("=", end - 2, end)
+            if escape != -1:
+                end = escape
+        pieces.append(encoded[start:end])
+        start = end
+    return "".join(piece + SOFT_BREAK for piece in pieces).encode("ascii")
+
+
+def _check(value: str, pattern: re.Pattern[str], field: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(f"{field} must be printable ASCII without line breaks, got {value!r}")
+    return value
+
+
+def _check_url(url: str) -> str:
+    _check(url, _PRINTABLE, "unsubscribe_url")
+    if not url.lower().startswith(("https://", "http://")) or "<" in url or ">" in url:
+        raise ValueError(f"unsubscribe_url must be an http(s) URL, got {url!r}")
+    if len("List-Unsubscribe: <>") + len(url) > MAX_HEADER_LINE:
+        raise ValueError("unsubscribe_url is too long for one header line")
+    return url
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """A message encoded once: literal bytes with open slots for each reader's values."""
+
+    parts: tuple[bytes | str, ...]
+    needs_unsubscribe: bool
+
+    def fill(self, *, to: str, message_id: str, unsubscribe_url: str | None) -> bytes:
+        """The finished message for one reader: To, Message-ID and unsubscribe URL filled in."""
+        _check(to, _HEADER_TEXT, "to")
+        if "@" not in to or len(to) > 900:
+            raise ValueError(f"to must be an email address, got {to!r}")
+        _check(message_id, _MESSAGE_ID, "message_id")
+        if unsubscribe_url is None:
+            if self.needs_unsubscribe:
+                raise ValueError("this message has an unsubscribe link: unsubscribe_url is needed")
+            values = {_LIST_UNSUBSCRIBE: b"", _URL_TEXT: b"", _URL_HTML: b""}
+        else:
+            url = _check_url(unsubscribe_url)
+            # Never folded: RFC 2369 forbids whitespace inside <...>, and a fold before "<" leaves
+            # a leading space some parsers keep. One line up to 998 bytes is legal (RFC 5322).
+            values = {
+                _LIST_UNSUBSCRIBE: (
+                    f"List-Unsubscribe: <{url}>\r\n"
+                    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+                ).encode("ascii"),
+                _URL_TEXT: qp_encode_value(url),
+                _URL_HTML: qp_encode_value(html.escape(url, quote=True)),
+            }
+        values[_TO] = f"To: {to}\r\n".encode("ascii")
+        values[_MESSAGE_ID_SLOT] = f"Message-ID: {message_id}\r\n".encode("ascii")
+        return b"".join(part if isinstance(part, bytes) else values[part] for part in self.parts)
+
+
+def _fixed_headers(
+    *,
+    sender: str,
+    subject: str,
+    date: datetime | None,
+    list_id: str | None,
+    feedback_id: str | None,
+    extra_headers: dict[str, str] | None,
+    bulk: bool,
+) -> tuple[bytes, bytes]:
+    """The headers every reader shares, folded and RFC 2047-encoded: (before To, after it)."""
+    when = date or datetime.now(UTC)
+    if when.tzinfo is None:
+        raise ValueError("date must be timezone-aware")
+    subject = " ".join(subject.split())
+    if not subject:
+        raise ValueError("subject must not be empty")
+    message = EmailMessage(policy=SMTP)  # raises ValueError on CR/LF in any value
+    message["From"] = sender
+    if message["From"].defects or not message["From"].addresses:
+        raise ValueError(f"sender is not a valid From address: {sender!r}")
+    message["Subject"] = subject
+    message["Date"] = format_datetime(when)
+    message["MIME-Version"] = "1.0"
+    if list_id:
+        message["List-Id"] = list_id
+    if bulk:
+        message["Precedence"] = "bulk"
+    if feedback_id:
+        message["Feedback-ID"] = _check(feedback_id, _PRINTABLE, "feedback_id")
+    for name, value in (extra_headers or {}).items():
+        if not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED:
+            raise ValueError(f"extra header {name!r} is not allowed")
+        message[name] = value
+    folded = [SMTP.fold_binary(name, value) for name, value in message.items()]
+    return folded[0], b"".join(folded[1:])
+
+
+def _body_parts(body: str, slot: str) -> list[bytes | str]:
+    """One alternative's body: encoded literal stretches with a slot at every placeholder."""
+    pieces = body.split(UNSUBSCRIBE_PLACEHOLDER)
+    parts: list[bytes | str] = []
+    for index, piece in enumerate(pieces):
+        last = index == len(pieces) - 1
+        parts.append(qp_encode_segment(piece, open_end=not last).encode("ascii"))
+        if not last:
+            parts.append(slot)
+    return parts
+
+
+def _template(
+    *, rendered: Rendered, fixed: tuple[bytes, bytes], unsubscribe_header: bool
+) -> MessageTemplate:
+    boundary = "=_wd_" + secrets.token_hex(12)  # "=_" is never valid QP, so never in a body
+    alternative = (
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\n"
+        'Content-Type: text/plain; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
+    html_head = (
+        f"\r\n--{boundary}\r\n"
+        'Content-Type: text/html; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
+    raw: list[bytes | str] = [
+        fixed[0], _TO, fixed[1], _MESSAGE_ID_SLOT,
+        *([_LIST_UNSUBSCRIBE] if unsubscribe_header else []),
+        alternative.encode("ascii"),
+        *_body_parts(rendered.text, _URL_TEXT),
+        html_head.encode("ascii"),
+        *_body_parts(rendered.html, _URL_HTML),
+        f"\r\n--{boundary}--\r\n".encode("ascii"),
+    ]  # fmt: skip
+    merged: list[bytes | str] = []
+    for part in raw:  # join neighbouring literals so fill() concatenates as few pieces as possible
+        if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    needs = UNSUBSCRIBE_PLACEHOLDER in rendered.text or UNSUBSCRIBE_PLACEHOLDER in rendered.html
+    return MessageTemplate(parts=tuple(merged), needs_unsubscribe=needs)
+
+
+def build_template(
+    *,
+    sender: str,
+    subject: str,
+    rendered: Rendered,
+    list_id: str,
+    feedback_id: str | None,
+    date: datetime | None = None,
+    extra_headers: dict[str, str] | None = None,
+    bulk: bool = True,
+) -> MessageTemplate:
+    """Encode a list message once; `fill` then makes each reader's copy in microseconds."""
+    if not list_id:
+        raise ValueError("list_id is required for list mail")
+    fixed = _fixed_headers(
+        sender=sender, subject=subject, date=date, list_id=list_id,
+        feedback_id=feedback_id, extra_headers=extra_headers, bulk=bulk,
+    )  # fmt: skip
+    return _template(rendered=rendered, fixed=fixed, unsubscribe_header=True)
+
+
+def build_message(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    rendered: Rendered,
+    message_id: str,
+    list_unsubscribe_url: str | None,
+    list_id: str | None = None,
+    feedback_id: str | None = None,
+    date: datetime | None = None,
+    extra_headers: dict[str, str] | None = None,
+    bulk: bool = False,
+) -> bytes:
+    """A one-off message (confirmation, welcome); List-Unsubscribe only when a URL is given."""
+    fixed = _fixed_headers(
+        sender=sender, subject=subject, date=date, list_id=list_id,
+        feedback_id=feedback_id, extra_headers=extra_headers, bulk=bulk,
+    )  # fmt: skip
+    template = _template(
+        rendered=rendered, fixed=fixed, unsubscribe_header=list_unsubscribe_url is not None
+    )
+    return template.fill(to=to, message_id=message_id, unsubscribe_url=list_unsubscribe_url)
+
+
+def make_message_id(
+    *, kind: str, issue_id: int | None, subscriber_id: int, domain: str, nonce: str | None = None
+) -> str:
+    """`<kind.issue.subscriber@domain>`: the same (issue, reader) always gets the same id.
+
+    Without an issue (confirmation, welcome) a nonce is added, random unless given, so a
+    re-sent confirmation is not dropped by a mailbox as a duplicate of the first.
+    """
+    if not _KIND.fullmatch(kind) or not _DOMAIN.fullmatch(domain):
+        raise ValueError(f"bad message-id kind or domain: {kind!r}, {domain!r}")
+    if issue_id is not None:
+        return f"<{kind}.{int(issue_id)}.{int(subscriber_id)}@{domain}>"
+    tail = nonce if nonce is not None else secrets.token_hex(8)
+    _check(tail, re.compile(r"[A-Za-z0-9-]+"), "nonce")
+    return f"<{kind}.{int(subscriber_id)}.{tail}@{domain}>"
+
+
+def sign_dkim(message: bytes, *, selector: str, domain: str, private_key: bytes) -> bytes:
+    """The message with a DKIM-Signature prepended; h= covers both List-Unsubscribe headers."""
+    import dkim  # imported here: only installations that sign need it loaded
+
+    signature = dkim.sign(
+        message,
+        selector.encode("ascii"),
+        domain.encode("ascii"),
+        private_key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=DKIM_HEADERS,
+    )
+    return signature + message

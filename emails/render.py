@@ -1,0 +1,241 @@
+"""Render the confirmation, welcome and digest emails: sandboxed Jinja → MJML → HTML, plus text."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import css_inline
+import mjml
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from emails.compose import UNSUBSCRIBE_PLACEHOLDER
+
+TEMPLATE_DIR = Path(__file__).parent
+SUMMARY_CHARS = 220
+TEXT_WIDTH = 72
+
+# C0/C1 controls and the bidi overrides that can disguise text; whitespace is collapsed separately.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_WHITESPACE = re.compile(r"\s+")
+# Characters kept as-is in URLs; everything else (quotes, <, >, spaces, non-ASCII) is %-encoded.
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A finished email: subject line, HTML part and plain-text part."""
+
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class DigestCard:
+    """One post in the digest; every text field is untrusted input."""
+
+    rank: int
+    title: str
+    url: str
+    source: str
+    author: str | None
+    read_minutes: int | None
+    summary: str
+    image_url: str | None
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    """Everything a digest issue shows, shared by every reader."""
+
+    site_name: str
+    tagline: str
+    week_label: str
+    subject: str
+    intro: str
+    cards: list[DigestCard]
+    postal_address: str
+    archive_url: str
+    signup_url: str
+    web_url: str | None
+
+
+def clean_text(value: object) -> str:
+    """Untrusted text as one safe line: no control chars, single spaces, placeholders broken."""
+    text = _CONTROL.sub("", str(value or ""))
+    text = _WHITESPACE.sub(" ", text).strip()
+    # A "%%" could spell a compose placeholder; a word joiner keeps it visible but inert.
+    return text.replace("%%", "%\u2060%")
+
+
+def safe_url(value: object) -> str | None:
+    """An http(s) URL made attribute-safe, or None when the value is not one."""
+    url = _CONTROL.sub("", str(value or "")).strip()
+    if url == UNSUBSCRIBE_PLACEHOLDER:
+        return url
+    if not url or any(ch.isspace() for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if not parts.netloc.isascii():  # an internationalised host: punycode, not %-encoding
+        try:
+            url = urlunsplit(parts._replace(netloc=parts.netloc.encode("idna").decode("ascii")))
+        except UnicodeError:
+            return None
+    return quote(url, safe=_URL_SAFE).replace("%%", "%25%25")
+
+
+def clip(value: object, limit: int = SUMMARY_CHARS) -> str:
+    """Clean text cut to about two lines, on a word boundary, ending with an ellipsis."""
+    text = clean_text(value)
+    if len(text) <= limit:
+        return text
+    head = text[: limit + 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head else text[:limit]
+    return cut.rstrip(" ,;:.-–—") + "…"
+
+
+def _wrap(value: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap prose for the plain-text part without breaking words or URLs."""
+    return textwrap.fill(value, width, break_long_words=False, break_on_hyphens=False)
+
+
+def _own_url(value: str, field: str) -> str:
+    """Our own links (confirm, unsubscribe, archive) must be valid: fail loudly, never drop them."""
+    url = safe_url(value)
+    if url is None:
+        raise ValueError(f"{field} must be an http(s) URL, got {value!r}")
+    return url
+
+
+@lru_cache(maxsize=1)
+def _env() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        # MJML and HTML sources escape every value; the .txt twins are plain text.
+        autoescape=lambda name: name is None or not name.endswith(".txt"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(clean=clean_text, url=safe_url, clip=clip, wrap=_wrap)
+    return env
+
+
+@lru_cache(maxsize=1)
+def _inliner() -> css_inline.CSSInliner:
+    # Keep the <style> blocks: MJML's responsive @media rules live there and cannot be inlined.
+    return css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+
+def compile_mjml(template: str, **context: object) -> str:
+    """Fill an MJML template, compile it to HTML and inline its CSS (once per issue)."""
+    source = _env().get_template(template).render(**context)
+    html = mjml.mjml2html(source, fonts={})
+    return _inliner().inline(html)
+
+
+def _text(template: str, **context: object) -> str:
+    text = _env().get_template(template).render(**context)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def render_confirmation(
+    *, site_name: str, confirm_url: str, expires_days: int, name: str | None
+) -> Rendered:
+    """The double opt-in email: one button, the link as text, its expiry; nothing else."""
+    if expires_days < 1:
+        raise ValueError("expires_days must be at least 1")
+    context = {
+        "site_name": clean_text(site_name),
+        "name": clean_text(name) or None,
+        "confirm_url": _own_url(confirm_url, "confirm_url"),
+        "expires_days": int(expires_days),
+    }
+    return Rendered(
+        subject=f"Confirm your subscription to {context['site_name']}",
+        html=compile_mjml("confirm.mjml", **context),
+        text=_text("templates/confirm.txt", **context),
+    )
+
+
+def render_welcome(
+    *,
+    site_name: str,
+    tagline: str,
+    unsubscribe_url: str,
+    archive_url: str,
+    postal_address: str,
+    name: str | None,
+) -> Rendered:
+    """The welcome email sent after confirming: what to expect, and how to leave."""
+    context = {
+        "site_name": clean_text(site_name),
+        "tagline": clean_text(tagline),
+        "name": clean_text(name) or None,
+        "unsubscribe_url": _own_url(unsubscribe_url, "unsubscribe_url"),
+        "archive_url": _own_url(archive_url, "archive_url"),
+        "postal_address": clean_text(postal_address),
+    }
+    return Rendered(
+        subject=f"Welcome to {context['site_name']}",
+        html=compile_mjml("welcome.mjml", **context),
+        text=_text("templates/welcome.txt", **context),
+    )
+
+
+def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict[str, object]:
+    """The digest's template values, every untrusted field cleaned and every URL checked."""
+    cards = [
+        {
+            "rank": int(card.rank),
+            "title": clean_text(card.title) or "(untitled)",
+            "href": safe_url(card.url),
+            "source": clean_text(card.source),
+            "author": clean_text(card.author) or None,
+            "read_minutes": int(card.read_minutes) if card.read_minutes else None,
+            "summary": clip(card.summary),
+            "image": safe_url(card.image_url),
+        }
+        for card in content.cards
+    ]
+    return {
+        "site_name": clean_text(content.site_name),
+        "tagline": clean_text(content.tagline),
+        "week_label": clean_text(content.week_label),
+        "intro": clean_text(content.intro),
+        "preview": clip(content.intro, 110),
+        "cards": cards,
+        "postal_address": clean_text(content.postal_address),
+        "archive_url": _own_url(content.archive_url, "archive_url"),
+        "signup_url": _own_url(content.signup_url, "signup_url"),
+        "web_url": _own_url(content.web_url, "web_url") if content.web_url else None,
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
+def render_digest(content: DigestContent, *, unsubscribe_url: str) -> Rendered:
+    """The digest email; pass UNSUBSCRIBE_PLACEHOLDER to compile it once for every reader."""
+    context = _digest_context(content, _own_url(unsubscribe_url, "unsubscribe_url"))
+    return Rendered(
+        subject=clean_text(content.subject),
+        html=compile_mjml("digest.mjml", web=False, **context),
+        text=_text("templates/digest.txt", **context),
+    )
+
+
+def render_digest_web(content: DigestContent) -> str:
+    """The same digest as a standalone web page for /archive/{id}: no per-reader links."""
+    context = _digest_context(content, None)
+    return compile_mjml("digest.mjml", web=True, **context)
