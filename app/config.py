@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str = ""
     broker_url: str = ""
+    queue: str = "digest"
     smtp_url: str = ""
     base_url: str = "http://127.0.0.1:8000"
     secret_key: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
     dns_timeout: float = 1.5
     batch_size: int = 200
     lease_seconds: int = 300
+    # Waits before each retry of a mail that met a temporary SMTP failure (seconds).
+    retry_delays: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [15, 60, 180, 600, 1800]
+    )
     feed_timeout: float = 10.0
     feed_max_bytes: int = 5_000_000
     feed_poll_minutes: int = 30
@@ -85,6 +90,7 @@ class Settings(BaseSettings):
 
     _split_secret = field_validator("secret_key", mode="before")(_split_list)
     _split_topics = field_validator("topics", mode="before")(_split_list)
+    _split_delays = field_validator("retry_delays", mode="before")(_split_list)
 
     @field_validator("topics")
     @classmethod

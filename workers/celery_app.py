@@ -31,7 +31,7 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,  # a task lost with its worker is delivered again...
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,  # ...and a busy worker does not hoard others' work
-        task_default_queue="digest",
+        task_default_queue=settings.queue,
         timezone="UTC",
         enable_utc=True,
         broker_connection_retry_on_startup=True,
@@ -51,8 +51,9 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
     )
     if settings.embedded_broker:
+        # kombu's SQLAlchemy transport hands its options to create_engine: none of Redis' apply.
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        app.conf.broker_transport_options = {"polling_interval": 0.2}
+        app.conf.broker_transport_options = {}
     return app
 
 

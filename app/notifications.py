@@ -1,0 +1,98 @@
+"""The transactional mails of the reader's journey: confirmation and welcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import parseaddr
+
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.mailer import Transport
+from app.models import Subscriber, SubscriberStatus
+from app.subscriptions import confirm_token, unsubscribe_token
+from app.tokens import Signer
+from emails.compose import build_message, make_message_id
+from emails.render import render_confirmation, render_welcome
+
+
+def sender_domain(settings: Settings) -> str:
+    """The domain of the From address, used for Message-IDs and List-Id."""
+    address = parseaddr(settings.from_address)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def list_id(settings: Settings) -> str:
+    """The List-Id header value (RFC 2919)."""
+    return f"{settings.site_name} <weekly.{sender_domain(settings)}>"
+
+
+def send_confirmation(
+    session: Session, *, subscriber_id: int, settings: Settings, transport: Transport, now: datetime
+) -> bool:
+    """Mail the double opt-in link to a pending reader; False when there is nothing to send."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.status != SubscriberStatus.PENDING:
+        return False
+    signer = Signer(settings.signing_keys())
+    url = f"{settings.public_base_url}/confirm/{confirm_token(signer, subscriber, now=now)}"
+    rendered = render_confirmation(
+        site_name=settings.site_name,
+        confirm_url=url,
+        expires_days=settings.confirm_ttl_days,
+        name=subscriber.name,
+    )
+    message = build_message(
+        sender=settings.from_address,
+        to=subscriber.email,
+        subject=rendered.subject,
+        rendered=rendered,
+        list_unsubscribe_url=None,
+        date=now,
+        message_id=make_message_id(
+            kind="confirm",
+            issue_id=None,
+            subscriber_id=subscriber.id,
+            domain=sender_domain(settings),
+        ),
+    )
+    transport.send(sender=settings.from_address, recipient=subscriber.email, message=message)
+    return True
+
+
+def send_welcome(
+    session: Session, *, subscriber_id: int, settings: Settings, transport: Transport, now: datetime
+) -> bool:
+    """Welcome a reader who just confirmed, with the one-click unsubscribe headers."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.status != SubscriberStatus.CONFIRMED:
+        return False
+    signer = Signer(settings.signing_keys())
+    unsubscribe_url = (
+        f"{settings.public_base_url}/unsubscribe/{unsubscribe_token(signer, subscriber.id)}"
+    )
+    rendered = render_welcome(
+        site_name=settings.site_name,
+        tagline=settings.tagline,
+        unsubscribe_url=unsubscribe_url,
+        archive_url=f"{settings.public_base_url}/archive",
+        postal_address=settings.postal_address,
+        name=subscriber.name,
+    )
+    message = build_message(
+        sender=settings.from_address,
+        to=subscriber.email,
+        subject=rendered.subject,
+        rendered=rendered,
+        list_unsubscribe_url=unsubscribe_url,
+        list_id=list_id(settings),
+        date=now,
+        message_id=make_message_id(
+            kind="welcome",
+            issue_id=None,
+            subscriber_id=subscriber.id,
+            domain=sender_domain(settings),
+        ),
+    )
+    transport.send(sender=settings.from_address, recipient=subscriber.email, message=message)
+    return True

@@ -1,0 +1,114 @@
+"""Thin Celery tasks: ids in, call `app` logic in one transaction, short-lived and idempotent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from celery import Task
+
+from app import clock
+from app.config import get_settings
+from app.db import session_scope
+from app.mailer import (
+    DeliveryError,
+    HardBounce,
+    PermanentFailure,
+    TemporaryFailure,
+    TransportUnavailable,
+    transport_from_settings,
+)
+from app.models import Subscriber
+from app.notifications import send_confirmation, send_welcome
+from app.subscriptions import suppress
+from workers.celery_app import celery_app
+
+log = logging.getLogger(__name__)
+
+
+def _send_transactional(task: Task, send: Callable[..., bool], subscriber_id: int) -> bool:
+    """Send one reader's transactional mail; retry transient trouble, suppress hard bounces."""
+    settings = get_settings()
+    try:
+        with session_scope() as session, transport_from_settings(settings) as transport:
+            return send(
+                session,
+                subscriber_id=subscriber_id,
+                settings=settings,
+                transport=transport,
+                now=clock.now(),
+            )
+    except (TemporaryFailure, TransportUnavailable) as error:
+        attempt, delays = task.request.retries, settings.retry_delays
+        if attempt >= len(delays):
+            log.error("giving up on %s for reader %s: %s", task.name, subscriber_id, error)
+            return False
+        raise task.retry(exc=error, countdown=delays[attempt], max_retries=len(delays)) from error
+    except HardBounce as error:
+        with session_scope() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is not None:
+                suppress(session, subscriber=subscriber, kind="bounced", now=clock.now())
+        log.warning("hard bounce for reader %s: %s", subscriber_id, error)
+        return False
+    except (PermanentFailure, DeliveryError) as error:
+        log.error("%s failed for reader %s: %s", task.name, subscriber_id, error)
+        return False
+
+
+@celery_app.task(name="digest.send_confirmation", bind=True)
+def send_confirmation_task(self: Task, subscriber_id: int) -> bool:
+    """Mail the double opt-in link."""
+    return _send_transactional(self, send_confirmation, subscriber_id)
+
+
+@celery_app.task(name="digest.send_welcome", bind=True)
+def send_welcome_task(self: Task, subscriber_id: int) -> bool:
+    """Mail the welcome after confirmation."""
+    return _send_transactional(self, send_welcome, subscriber_id)
+
+
+@celery_app.task(name="digest.draft_weekly_issue")
+def draft_weekly_issue_task() -> int | None:
+    """Draft or refresh the issue of the week that just ended; with autosend on, start its send."""
+    # Imported here so this task stays a self-contained addition to the module.
+    from app.db import enqueue
+    from app.issues import IssueLocked, draft_issue
+    from app.ranking import last_complete_week
+
+    settings = get_settings()
+    now = clock.now()
+    week = last_complete_week(now)
+    try:
+        with session_scope() as session:
+            issue = draft_issue(session, week=week, now=now, settings=settings)
+            # An empty week sends nothing (SPEC §7.6); the draft's note says why.
+            if settings.autosend and issue.items:
+                enqueue(session, "digest.start_send", issue.id)
+            return issue.id
+    except IssueLocked as error:
+        # A second beat run, or an editor already sent it: nothing more to do.
+        log.info("weekly draft skipped: %s", error)
+        return None
+
+
+@celery_app.task(name="digest.poll_feeds")
+def poll_feeds_task() -> int:
+    """Queue one `digest.poll_feed` per feed (beat runs this every DIGEST_FEED_POLL_MINUTES)."""
+    from app.feeds import enqueue_feed_polls
+
+    with session_scope() as session:
+        return enqueue_feed_polls(session)
+
+
+@celery_app.task(name="digest.poll_feed")
+def poll_feed_task(feed_id: int) -> str | None:
+    """Poll one feed; its outcome is recorded on the feed (a broken feed never raises)."""
+    from app.feeds import poll_feed
+    from app.models import Feed
+
+    with session_scope() as session:
+        feed = session.get(Feed, feed_id)
+        if feed is None:
+            return None  # removed since it was queued
+        return poll_feed(session, feed, settings=get_settings(), now=clock.now())["status"]
