@@ -1,0 +1,462 @@
+"""Issues: draft a week's top 10 from the ranking, let editors pin/drop/retitle it, show it."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from app.config import Settings
+from app.models import Delivery, DeliveryState, Issue, IssueItem, IssueStatus, Post
+from app.posts import post_json
+from app.ranking import Candidate, Ranking, Rules, parse_week, rank, week_window
+
+SUBJECT_TOPIC = "sustainability & energy"
+MAX_SUBJECT, MAX_INTRO = 200, 5000
+EXCLUDED_SHOWN = 500  # an editor reviews hundreds of left-out posts at most, not a 100k week
+# Once mail went out to some readers, an issue's posts count as sent (never listed again).
+MAILED = (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT)
+COUNT_STATES = ("pending", "sent", "failed", "bounced", "unknown", "skipped")
+TABLE_ROWS_PER_REASON = 20  # `digest rank` lists this many left-out posts per reason
+_CHUNK = 500  # ids per IN (...) so large weeks stay under SQLite's parameter limit
+
+
+class IssueError(Exception):
+    """An issue operation that cannot be done; the message says why."""
+
+
+class IssueNotFound(IssueError):
+    """No issue with that id."""
+
+
+class IssueLocked(IssueError):
+    """The issue is no longer a draft (sending, paused, sent or cancelled): it cannot change."""
+
+
+class InvalidEdit(IssueError):
+    """An edit the editor must fix; `problems` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A freshly ranked draft: the issue, the ranking behind it, and whether it was just made."""
+
+    issue: Issue
+    ranking: Ranking
+    created: bool
+
+
+_CANDIDATE_COLUMNS = (
+    Post.id, Post.url, Post.title, Post.summary, Post.source, Post.topics, Post.published_at,
+    Post.views, Post.likes, Post.shares, Post.comments,
+)  # fmt: skip
+
+
+def _candidates(rows: Iterable[Any]) -> list[Candidate]:
+    # Positional, in _CANDIDATE_COLUMNS order: twice as fast as keywords on a 100k-post week.
+    return [
+        Candidate(pid, url, title, summary or "", source, tuple(topics or ()), at, *metrics)
+        for pid, url, title, summary, source, topics, at, *metrics in rows
+    ]
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def candidates_for_week(
+    session: Session, week: str, *, also: Iterable[int] = ()
+) -> list[Candidate]:
+    """The week's posts (published_at index range scan) plus posts `also` named, e.g. pins."""
+    start, end = week_window(week)
+    window = (Post.published_at >= start) & (Post.published_at < end)
+    rows = list(session.execute(select(*_CANDIDATE_COLUMNS).where(window).order_by(Post.id)))
+    seen = {row.id for row in rows}
+    for chunk in _chunks(set(also) - seen):
+        rows += session.execute(select(*_CANDIDATE_COLUMNS).where(Post.id.in_(chunk), ~window))
+    return _candidates(rows)
+
+
+def already_sent_post_ids(session: Session, *, except_week: str) -> frozenset[int]:
+    """Posts that went out in the issue of any other week (mail reached readers)."""
+    # Any other week, not only earlier ones: a late draft for an old week must not repeat posts
+    # that a newer issue already mailed.
+    query = (
+        select(IssueItem.post_id)
+        .join(Issue, Issue.id == IssueItem.issue_id)
+        .where(Issue.status.in_(MAILED), Issue.week != except_week)
+    )
+    return frozenset(session.scalars(query))
+
+
+def default_subject(week: str, count: int) -> str:
+    """The subject a draft gets unless an editor wrote one: "Your top 10 … — week 48, 2026"."""
+    year, number = parse_week(week)
+    when = f"week {number}, {year}"
+    if count == 0:
+        return f"Your {SUBJECT_TOPIC} posts — {when}"
+    if count == 1:
+        return f"Your top {SUBJECT_TOPIC} post — {when}"
+    return f"Your top {count} {SUBJECT_TOPIC} posts — {when}"
+
+
+def _rank(
+    session: Session,
+    *,
+    week: str,
+    pins: Sequence[int],
+    drops: Iterable[int],
+    now: datetime,
+    settings: Settings,
+) -> Ranking:
+    rules = Rules(
+        topics=frozenset(settings.topics),
+        max_per_source=settings.max_per_source,
+        size=settings.issue_size,
+        pins=tuple(pins),
+        drops=frozenset(drops),
+        already_sent=already_sent_post_ids(session, except_week=week),
+    )
+    candidates = candidates_for_week(session, week, also=pins)
+    return rank(candidates, week=week, now=now, rules=rules)
+
+
+def _rerank(session: Session, *, issue: Issue, now: datetime, settings: Settings) -> Ranking:
+    """Rank the issue's week with its pins and drops and replace its items with the result."""
+    ranking = _rank(
+        session, week=issue.week, pins=issue.pins, drops=issue.drops, now=now, settings=settings
+    )
+    editor_subject = issue.subject != default_subject(issue.week, len(issue.items))
+    issue.items.clear()
+    session.flush()  # delete the old rows first: (issue_id, post_id) is unique
+    for item in ranking.items:
+        reasons = {**item.reasons, "duplicates": list(item.duplicates)}
+        issue.items.append(
+            IssueItem(post_id=item.post_id, rank=item.rank, score=item.score, reasons=reasons)
+        )
+    issue.note = ranking.note
+    if not editor_subject:
+        issue.subject = default_subject(issue.week, len(ranking.items))
+    issue.ranked_at = issue.updated_at = now
+    session.flush()
+    return ranking
+
+
+def _issue_for_week(session: Session, *, week: str, now: datetime) -> tuple[Issue, bool]:
+    """The week's issue, created if missing; the UNIQUE(week) constraint settles any race."""
+    query = select(Issue).where(Issue.week == week).with_for_update()
+    issue = session.scalar(query)
+    if issue is not None:
+        return issue, False
+    try:
+        with session.begin_nested():
+            issue = Issue(
+                week=week,
+                status=IssueStatus.DRAFT,
+                subject=default_subject(week, 0),
+                intro="",
+                pins=[],
+                drops=[],
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(issue)
+            session.flush()
+        return issue, True
+    except IntegrityError:
+        # Another process inserted this week between our look and our insert (on PostgreSQL our
+        # insert waited for its commit); only the savepoint was rolled back, so load its row.
+        existing = session.scalar(query.execution_options(populate_existing=True))
+        if existing is None:
+            raise
+        return existing, False
+
+
+def prepare_draft(session: Session, *, week: str, now: datetime, settings: Settings) -> Draft:
+    """Create or refresh the draft of `week` (ValueError for a bad week; IssueLocked if sent)."""
+    parse_week(week)
+    issue, created = _issue_for_week(session, week=week, now=now)
+    if issue.status != IssueStatus.DRAFT:
+        raise IssueLocked(f"the issue for {week} is {issue.status}; only a draft can be re-ranked")
+    return Draft(issue, _rerank(session, issue=issue, now=now, settings=settings), created)
+
+
+def draft_issue(session: Session, *, week: str, now: datetime, settings: Settings) -> Issue:
+    """Create or refresh the draft of `week`, keeping its pins, drops and an editor's subject."""
+    return prepare_draft(session, week=week, now=now, settings=settings).issue
+
+
+def review_ranking(session: Session, *, issue: Issue, settings: Settings) -> Ranking:
+    """Rank the issue's week again as of its `ranked_at` (no writes): what was left out, and why."""
+    now = issue.ranked_at or issue.updated_at
+    return _rank(
+        session, week=issue.week, pins=issue.pins, drops=issue.drops, now=now, settings=settings
+    )
+
+
+def _text_problems(subject: str | None, intro: str | None) -> list[str]:
+    problems = []
+    if subject is not None:
+        text = subject.strip() if isinstance(subject, str) else ""
+        if not 1 <= len(text) <= MAX_SUBJECT:
+            problems.append(f"subject must be 1 to {MAX_SUBJECT} characters")
+        # A line break in a subject would start a new mail header.
+        if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text):
+            problems.append("subject must be one line without control characters")
+    if intro is not None and (not isinstance(intro, str) or len(intro) > MAX_INTRO):
+        problems.append(f"intro must be text of at most {MAX_INTRO} characters")
+    return problems
+
+
+def _post_problems(session: Session, *, week: str, ids: set[int]) -> list[str]:
+    """Pins and drops must name posts of the issue's week."""
+    start, end = week_window(week)
+    found: dict[int, datetime] = {}
+    for chunk in _chunks(ids):
+        found.update(
+            session.execute(select(Post.id, Post.published_at).where(Post.id.in_(chunk))).all()
+        )
+    problems = []
+    unknown = sorted(ids - found.keys())
+    elsewhere = sorted(pid for pid, at in found.items() if not start <= at < end)
+    if unknown:
+        problems.append(f"no such posts: {', '.join(map(str, unknown))}")
+    if elsewhere:
+        problems.append(f"not published in {week}: {', '.join(map(str, elsewhere))}")
+    return problems
+
+
+def _edited_lists(
+    issue: Issue, *, pin: list[int], drop: list[int], unpin: list[int], undrop: list[int]
+) -> tuple[list[int], list[int]]:
+    """New (pins, drops): pinning un-drops, dropping un-pins; new pins go last, in order given."""
+    gone_pins, gone_drops = set(unpin) | set(drop), set(undrop) | set(pin)
+    pins = [pid for pid in issue.pins if pid not in gone_pins]
+    drops = [pid for pid in issue.drops if pid not in gone_drops]
+    pins += [pid for pid in dict.fromkeys(pin) if pid not in pins]
+    drops += [pid for pid in dict.fromkeys(drop) if pid not in drops]
+    return pins, drops
+
+
+def update_issue(
+    session: Session,
+    *,
+    issue_id: int,
+    pin: list[int] | None = None,
+    drop: list[int] | None = None,
+    unpin: list[int] | None = None,
+    undrop: list[int] | None = None,
+    subject: str | None = None,
+    intro: str | None = None,
+    now: datetime,
+    settings: Settings,
+) -> Issue:
+    """Edit a draft; any pin/drop/unpin/undrop re-ranks it. Nothing changes if any part is bad."""
+    issue = session.scalar(select(Issue).where(Issue.id == issue_id).with_for_update())
+    if issue is None:
+        raise IssueNotFound(f"no issue {issue_id}")
+    if issue.status != IssueStatus.DRAFT:
+        raise IssueLocked(f"issue {issue_id} is {issue.status}; only a draft can be edited")
+    pin, drop, unpin, undrop = pin or [], drop or [], unpin or [], undrop or []
+    problems = _text_problems(subject, intro)
+    if both := sorted(set(pin) & set(drop)):
+        problems.append(f"pinned and dropped at once: {', '.join(map(str, both))}")
+    problems += _post_problems(session, week=issue.week, ids=set(pin) | set(drop))
+    if problems:
+        raise InvalidEdit(problems)
+    if subject is not None:
+        issue.subject = subject.strip()
+    if intro is not None:
+        issue.intro = intro
+    issue.updated_at = now
+    if pin or drop or unpin or undrop:
+        issue.pins, issue.drops = _edited_lists(
+            issue, pin=pin, drop=drop, unpin=unpin, undrop=undrop
+        )
+        _rerank(session, issue=issue, now=now, settings=settings)
+    session.flush()
+    return issue
+
+
+def get_issue(session: Session, *, issue_id: int) -> Issue:
+    """An issue with its items and their posts loaded (IssueNotFound if missing)."""
+    query = (
+        select(Issue)
+        .where(Issue.id == issue_id)
+        .options(selectinload(Issue.items).selectinload(IssueItem.post))
+    )
+    issue = session.scalar(query)
+    if issue is None:
+        raise IssueNotFound(f"no issue {issue_id}")
+    return issue
+
+
+def list_issues(session: Session, *, limit: int, offset: int) -> tuple[list[Issue], int]:
+    """A page of issues, newest week first, and how many there are."""
+    total = session.scalar(select(func.count()).select_from(Issue)) or 0
+    query = (
+        select(Issue)
+        .order_by(Issue.week.desc())
+        .limit(limit)
+        .offset(offset)
+        .options(selectinload(Issue.items).selectinload(IssueItem.post))
+    )
+    return list(session.scalars(query)), total
+
+
+def delivery_counts(session: Session, issue_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Deliveries per issue by state; `pending` includes `sending`, `total` counts every row."""
+    counts: dict[int, dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(("total", *COUNT_STATES), 0)
+    )
+    query = (
+        select(Delivery.issue_id, Delivery.state, func.count())
+        .where(Delivery.issue_id.in_(list(issue_ids)))
+        .group_by(Delivery.issue_id, Delivery.state)
+    )
+    for issue_id, state, number in session.execute(query):
+        key = "pending" if state == DeliveryState.SENDING else state
+        counts[issue_id][key] = counts[issue_id].get(key, 0) + number
+        counts[issue_id]["total"] += number
+    return counts
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _excluded_json(session: Session, ranking: Ranking) -> dict[str, Any]:
+    shown = ranking.excluded[:EXCLUDED_SHOWN]
+    titles: dict[int, str] = {}
+    for chunk in _chunks(e.post_id for e in shown):
+        titles.update(session.execute(select(Post.id, Post.title).where(Post.id.in_(chunk))).all())
+    return {
+        "excluded": [
+            {"post_id": e.post_id, "title": titles.get(e.post_id), "reason": e.reason}
+            for e in shown
+        ],
+        "excluded_counts": dict(Counter(e.reason.split(":", 1)[0] for e in ranking.excluded)),
+    }
+
+
+def issue_json(
+    session: Session,
+    issue: Issue,
+    *,
+    ranking: Ranking | None = None,
+    counts: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """Issue JSON (SPEC §6); with the `ranking` behind a draft, also what was left out and why."""
+    if counts is None:
+        counts = delivery_counts(session, [issue.id])[issue.id]
+    data: dict[str, Any] = {
+        "id": issue.id,
+        "week": issue.week,
+        "status": issue.status,
+        "subject": issue.subject,
+        "intro": issue.intro,
+        "note": issue.note,
+        "pins": list(issue.pins),
+        "drops": list(issue.drops),
+        "items": [
+            {
+                "rank": item.rank,
+                "score": item.score,
+                "reasons": item.reasons,
+                "clicks": item.clicks,
+                "post": post_json(item.post),
+            }
+            for item in issue.items
+        ],
+        "counts": dict(counts),
+        "created_at": _iso(issue.created_at),
+        "ranked_at": _iso(issue.ranked_at),
+        "sent_at": _iso(issue.sent_at),
+        "pause_reason": issue.pause_reason,
+        # Not stored: null unless the ranking was just run (drafts only).
+        "excluded": None,
+        "excluded_counts": None,
+        "ranking_current": None,
+    }
+    if ranking is not None:
+        data.update(_excluded_json(session, ranking))
+        # False when posts changed since the draft was ranked: the editor should refresh it.
+        listed = [item.post_id for item in issue.items]
+        data["ranking_current"] = listed == [item.post_id for item in ranking.items]
+    return data
+
+
+def rank_week(
+    session: Session, *, week: str, now: datetime, settings: Settings
+) -> tuple[Ranking, dict[int, Post]]:
+    """Rank `week` as its draft would be (with its pins and drops), writing nothing."""
+    parse_week(week)
+    issue = session.scalar(select(Issue).where(Issue.week == week))
+    pins, drops = (issue.pins, issue.drops) if issue is not None else ([], [])
+    ranking = _rank(session, week=week, pins=pins, drops=drops, now=now, settings=settings)
+    # Only the posts the table shows: a big week excludes tens of thousands.
+    shown: dict[str, list[int]] = defaultdict(list)
+    for excluded in ranking.excluded:
+        group = shown[excluded.reason.split(":", 1)[0]]
+        if len(group) < TABLE_ROWS_PER_REASON:
+            group.append(excluded.post_id)
+    ids = {item.post_id for item in ranking.items}.union(*shown.values())
+    posts: dict[int, Post] = {}
+    for chunk in _chunks(ids):
+        posts.update(
+            (post.id, post) for post in session.scalars(select(Post).where(Post.id.in_(chunk)))
+        )
+    return ranking, posts
+
+
+def _line(text: str, width: int) -> str:
+    """One terminal-safe line: titles are untrusted, so control characters (escapes) go."""
+    clean = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in text)
+    clean = " ".join(clean.split())
+    return clean if len(clean) <= width else clean[: width - 1] + "…"
+
+
+def format_ranking_table(ranking: Ranking, posts_by_id: Mapping[int, Post]) -> str:
+    """The text `digest rank` prints: the listed posts with reasons, then the left-out by reason."""
+    lines = [f"{ranking.week}: {len(ranking.items)} posts listed"]
+    if ranking.note:
+        lines.append(f"note: {_line(ranking.note, 200)}")
+    lines.append(f"{'#':>3}  {'score':>8}  {'source':<20}  title")
+    for item in ranking.items:
+        post = posts_by_id.get(item.post_id)
+        source = _line(post.source, 20) if post else "?"
+        title = _line(post.title, 70) if post else f"(post {item.post_id})"
+        lines.append(f"{item.rank:>3}  {item.score:>8.4f}  {source:<20}  {title}")
+        summary = item.reasons.get("summary") or ""
+        dupes = f" [duplicates: {', '.join(map(str, item.duplicates))}]" if item.duplicates else ""
+        lines.append(f"{'':>15}{_line(str(summary), 200)}{dupes}")
+    groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for excluded in ranking.excluded:
+        kind, _, detail = excluded.reason.partition(":")
+        groups[kind].append((excluded.post_id, detail))
+    if groups:
+        lines += ["", f"excluded ({len(ranking.excluded)}):"]
+    for kind in sorted(groups):
+        lines.append(f"  {kind} ({len(groups[kind])})")
+        for post_id, detail in groups[kind][:TABLE_ROWS_PER_REASON]:
+            post = posts_by_id.get(post_id)
+            title = _line(post.title, 70) if post else f"(post {post_id})"
+            lines.append(
+                f"    {post_id:>7}  {title}" + (f"  [{_line(detail, 40)}]" if detail else "")
+            )
+        if len(groups[kind]) > TABLE_ROWS_PER_REASON:
+            lines.append(f"    … and {len(groups[kind]) - TABLE_ROWS_PER_REASON} more")
+    return "\n".join(lines) + "\n"
