@@ -112,3 +112,56 @@ def poll_feed_task(feed_id: int) -> str | None:
         if feed is None:
             return None  # removed since it was queued
         return poll_feed(session, feed, settings=get_settings(), now=clock.now())["status"]
+
+
+# --- the send engine (SPEC §8–9) ---------------------------------------------------------------
+
+# A batch with 4xx retries due within this many seconds queues itself again; later ones are
+# left to the sweeper (every 60 s), so no task waits long in the broker (STYLE: no long countdowns).
+SEND_RETRY_COUNTDOWN_LIMIT = 60
+
+
+@celery_app.task(name="digest.start_send")
+def start_send_task(issue_id: int) -> bool:
+    """Start sending an issue (autosend, or an admin action queued); a repeat does nothing."""
+    from app.digest_mail import NothingToSend
+    from app.sending import SendError, start_send
+
+    try:
+        with session_scope() as session:
+            return start_send(session, issue_id=issue_id, now=clock.now(), settings=get_settings())
+    except (SendError, NothingToSend) as error:
+        log.warning("issue %s not sent: %s", issue_id, error)
+        return False
+
+
+@celery_app.task(name="digest.send_batch", bind=True)
+def send_batch_task(self: Task, issue_id: int, batch: int) -> dict[str, int]:
+    """Deliver one batch of an issue over one SMTP connection; duplicates of this task are safe."""
+    import math
+
+    from app.db import session_factory
+    from app.sending import send_batch
+
+    settings = get_settings()
+    result = send_batch(
+        session_factory(),
+        issue_id=issue_id,
+        batch=batch,
+        settings=settings,
+        transport=transport_from_settings(settings),
+    )
+    if result.claimed and result.retry_at is not None:
+        wait = (result.retry_at - clock.now()).total_seconds()
+        if wait <= SEND_RETRY_COUNTDOWN_LIMIT:
+            self.apply_async(args=(issue_id, batch), countdown=max(1, math.ceil(wait)))
+    return {"claimed": result.claimed, **result.outcomes}
+
+
+@celery_app.task(name="digest.sweep")
+def sweep_task() -> dict[str, int]:
+    """Re-queue stale send work (beat, every minute)."""
+    from app.sending import sweep
+
+    with session_scope() as session:
+        return sweep(session, now=clock.now(), settings=get_settings())
