@@ -189,6 +189,47 @@ def beat(celery_args: tuple[str, ...]) -> None:
     celery_app.start(["beat", "--loglevel=INFO", "--schedule", schedule, *celery_args])
 
 
+@main.command()
+@click.argument("source")
+def ingest(source: str) -> None:
+    """Read posts from an RSS/Atom feed URL or file, or a JSON file of posts (SPEC §7)."""
+    from app import clock
+    from app.db import session_scope
+    from app.feeds import IngestError
+    from app.feeds import ingest as ingest_source
+
+    settings = _settings()
+    try:
+        with session_scope() as session:
+            result = ingest_source(source, session=session, settings=settings, now=clock.now())
+    except IngestError as error:
+        raise click.ClickException(str(error)) from error
+    counts = ", ".join(f"{key} {value}" for key, value in result.items() if key != "source")
+    click.echo(f"{result.get('source', source)}: {counts}")
+
+
+@main.command()
+@click.option("--week", default=None, help="ISO week like 2026-W48 (default: the last complete).")
+def rank(week: str | None) -> None:
+    """Print the ranked top 10 of a week with scores and reasons; changes nothing."""
+    from app import clock
+    from app.db import session_scope
+    from app.issues import format_ranking_table, rank_week
+    from app.ranking import last_complete_week, parse_week
+
+    settings = _settings()
+    now = clock.now()
+    week = week or last_complete_week(now)
+    try:
+        parse_week(week)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--week") from error
+    with session_scope() as session:
+        ranking, posts = rank_week(session, week=week, now=now, settings=settings)
+        click.echo(format_ranking_table(ranking, posts), nl=False)
+        session.rollback()  # ranking is read-only: make sure nothing is written
+
+
 @main.group()
 def subscribers() -> None:
     """Import and export readers."""
