@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
@@ -26,10 +27,44 @@ MIN_HOURS_LIVE = 12.0
 # Reach enters as log10(10 + views) ** 0.75: it helps, but a 200x larger audience only lifts a
 # score about 1.7x, so a post shown far more cannot win on exposure alone (bench/rank_quality.py).
 REACH_EXPONENT = 0.75
-# Sorted-token similarity (0-100) at or above which two titles are the same story.
-DUPLICATE_SIMILARITY = 90.0
+# A post may claim a rate above the week's typical one only in proportion to its views: up to 3
+# interquartile ranges (Tukey's far-out distance) at MIN_EVIDENCE_VIEWS views, 1.2 at 40 views.
+# A tiny audience is mostly the author's own circle, not independent readers, so the binomial
+# prior alone still let a 40-view post at 50 % likes top a 20,000-view story (SPEC §7 rule 2,
+# the app/demo traps). Well-viewed posts are untouched, so bench/rank_quality.py does not move.
+CLAIM_IQRS = 3.0
+# No usable quartiles (too few well-observed posts, or most alike): spread = the pooled rate.
+FALLBACK_SPREAD = 1.0
+# Sorted-token similarity (0-100) at or above which two titles may be the same story; below 90
+# only because _distinct_stories() vetoes titles that swap a number, a subject or a name.
+DUPLICATE_SIMILARITY = 85.0
 
 _WEEK_RE = re.compile(r"^\s*(\d{4})-[Ww](\d{2})\s*$")
+_WORD_RE = re.compile(r"[^\W_]+")
+# Words naming what a story is about, by kind: titles that swap one kind for another (solar for
+# wind, rise for fall) are two stories however alike the rest reads.
+_SUBJECTS = {
+    word: kind
+    for kind, words in {
+        "solar": "solar photovoltaic pv", "wind": "wind", "offshore": "offshore",
+        "onshore": "onshore", "hydrogen": "hydrogen", "nuclear": "nuclear", "coal": "coal",
+        "gas": "gas lng", "oil": "oil crude petrol diesel", "hydro": "hydro hydropower",
+        "geothermal": "geothermal", "bio": "biomass biogas biofuel biofuels",
+        "battery": "battery batteries", "lithium": "lithium", "sodium": "sodium",
+        "up": "rise rises rose rising jump jumps jumped climb climbs climbed soar soars surge "
+        "surges gain gains high higher highest increase increases rebound rebounds",
+        "down": "fall falls fell falling drop drops dropped slide slides slump slumps sink sinks "
+        "decline declines low lower lowest decrease decreases plunge plunges",
+    }.items()
+    for word in words.split()
+}  # fmt: skip
+# Capitalised words that open a headline rather than name anyone.
+_OPENERS = frozenset({
+    "a", "an", "the", "how", "why", "what", "when", "where", "who", "which", "this", "these",
+    "those", "inside", "after", "before", "as", "in", "on", "at", "for", "with", "from", "is",
+    "are", "will", "can", "no", "new", "breaking", "analysis", "opinion", "exclusive", "update",
+    "explainer", "factcheck", "guest", "post", "watch", "live", "and", "or", "of", "to", "by",
+})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +125,12 @@ class Rules:
 
 @dataclass(frozen=True)
 class Prior:
-    """The week's typical engagement rate, its strength in pseudo-views, and typical reach."""
+    """The week's typical rate, its strength in pseudo-views, typical reach, rates' IQR."""
 
     typical_rate: float = DEFAULT_TYPICAL_RATE
     pseudo_views: float = DEFAULT_PSEUDO_VIEWS
     typical_reach: float = 0.0
+    rate_spread: float = math.inf  # IQR of well-observed rates; inf lets any rate count
 
 
 @dataclass(frozen=True)
@@ -206,18 +242,21 @@ def _age_adjustment(c: Candidate, window_start: datetime, now: datetime) -> floa
 
 
 def fit_prior(candidates: Iterable[Candidate], *, window_end: datetime, now: datetime) -> Prior:
-    """Fit the week's typical rate and pseudo-views (empirical Bayes, method of moments)."""
+    """Fit the week's typical rate, pseudo-views (method of moments) and the rates' spread."""
     pool = list(candidates)
     start = window_end - timedelta(days=7)
     reaches = [_views(c) * _age_adjustment(c, start, now) for c in pool]
     typical_reach = statistics.median(reaches) if reaches else 0.0
+    views = sum(_views(c) for c in pool)
+    pooled = sum(map(_weighted_engagement, pool)) / views if views else DEFAULT_TYPICAL_RATE
     solid = [c for c in pool if _views(c) >= MIN_EVIDENCE_VIEWS]
     if len(solid) < 5:
-        views = sum(_views(c) for c in pool)
-        rate = sum(map(_weighted_engagement, pool)) / views if views else DEFAULT_TYPICAL_RATE
-        return Prior(rate, DEFAULT_PSEUDO_VIEWS, typical_reach)
+        return Prior(pooled, DEFAULT_PSEUDO_VIEWS, typical_reach, FALLBACK_SPREAD * pooled)
     rates = [_weighted_engagement(c) / _views(c) for c in solid]
     typical = statistics.median(rates)
+    q1, _, q3 = statistics.quantiles(rates, n=4)
+    # Most posts alike (often all without engagement): a zero IQR would cap every post at typical.
+    spread = q3 - q1 if q3 > q1 else FALLBACK_SPREAD * pooled
     # Sampling noise of each rate (Poisson counts, weighted), taken out of the observed spread.
     noise = statistics.fmean(_weighted_engagement(c, 2) / _views(c) ** 2 for c in solid)
     true_spread = statistics.pvariance(rates) - noise
@@ -227,30 +266,44 @@ def fit_prior(candidates: Iterable[Candidate], *, window_end: datetime, now: dat
         pseudo = MAX_PSEUDO_VIEWS
     else:
         pseudo = min(max(typical * mean_weight / true_spread, MIN_PSEUDO_VIEWS), MAX_PSEUDO_VIEWS)
-    return Prior(typical, pseudo, typical_reach)
+    return Prior(typical, pseudo, typical_reach, spread)
+
+
+def _credited_rate(views: int, engagement: float, prior: Prior) -> float:
+    # The part of a post's rate its views can back: typical plus CLAIM_IQRS IQRs per 100 views.
+    if views == 0:
+        return 0.0
+    claim = CLAIM_IQRS * prior.rate_spread * views / MIN_EVIDENCE_VIEWS
+    return min(engagement / views, prior.typical_rate + claim)
 
 
 def _parts(
     c: Candidate, window_start: datetime, now: datetime, prior: Prior
-) -> tuple[int, float, float, float, float, float]:
+) -> tuple[int, float, float, float, float, float, float]:
     views, engagement = _views(c), _weighted_engagement(c)
-    shrunk = (engagement + prior.pseudo_views * prior.typical_rate) / (views + prior.pseudo_views)
+    credited = _credited_rate(views, engagement, prior)
+    pseudo, typical = prior.pseudo_views, prior.typical_rate
+    shrunk = (credited * views + pseudo * typical) / (views + pseudo)
     adjustment = _age_adjustment(c, window_start, now)
     reach_factor = math.log10(10 + views * adjustment) ** REACH_EXPONENT
-    return views, engagement, shrunk, adjustment, reach_factor, shrunk * reach_factor
+    return views, engagement, credited, shrunk, adjustment, reach_factor, shrunk * reach_factor
 
 
 def score(c: Candidate, *, window_end: datetime, now: datetime, prior: Prior) -> tuple[float, dict]:
-    """Score = shrunk engagement rate × log10(10 + age-adjusted views) ** 0.75, with its parts."""
-    views, engagement, shrunk, adjustment, reach_factor, value = _parts(
+    """Score = shrunk credited rate × log10(10 + age-adjusted views) ** 0.75, with its parts."""
+    views, engagement, credited, shrunk, adjustment, reach_factor, value = _parts(
         c, window_end - timedelta(days=7), now, prior
     )
+    rate = engagement / views if views else None
     reasons = {
         "views": views,
         "weighted_engagement": round(engagement, 2),
         "engagement_weights": dict(ENGAGEMENT_WEIGHTS),
-        "engagement_rate": round(engagement / views, 5) if views else None,
+        "engagement_rate": round(rate, 5) if rate is not None else None,
+        "credited_rate": round(credited, 5),
+        "rate_capped": rate is not None and credited < rate,
         "typical_rate": round(prior.typical_rate, 5),
+        "rate_spread": round(prior.rate_spread, 5) if math.isfinite(prior.rate_spread) else None,
         "pseudo_views": round(prior.pseudo_views, 1),
         "shrunk_rate": round(shrunk, 5),
         "age_adjustment": round(adjustment, 3),
@@ -272,6 +325,8 @@ def _summary(reasons: dict, prior: Prior, pinned: bool, duplicates: int) -> str:
     spread = reasons["adjusted_reach"] / prior.typical_reach if prior.typical_reach else 1.0
     reach = "strong" if spread >= 2 else "average" if spread >= 0.5 else "small"
     parts.append(f"{level} engagement on {reach} reach")
+    if reasons["rate_capped"]:
+        parts.append("too few views to back its rate, so only part of it counts")
     if reasons["views"] < prior.pseudo_views:
         parts.append("few views, so its rate leans on the week's typical rate")
     if reasons["age_adjustment"] >= 1.5:
@@ -281,15 +336,72 @@ def _summary(reasons: dict, prior: Prior, pinned: bool, duplicates: int) -> str:
     return "; ".join(parts)
 
 
-def _dedup_title(c: Candidate) -> str:
-    title = c.title
+class StoryTitle(NamedTuple):
+    """A title as duplicate detection sees it: the text, and its words sorted for fuzzy matching."""
+
+    text: str
+    key: str
+
+
+def story_title(title: str, source: str = "") -> StoryTitle:
+    """The title without a trailing " - Source", plus its normalised, sorted words."""
     # Feeds often append " - Source" or " | Source"; it says nothing about the story.
     for sep in (" - ", " | ", " — ", " – "):
         head, _, tail = title.rpartition(sep)
-        if head and tail.strip().casefold() == c.source.strip().casefold():
+        if head and source and tail.strip().casefold() == source.strip().casefold():
             title = head
             break
-    return " ".join(sorted(default_process(title).split()))
+    return StoryTitle(title, " ".join(sorted(default_process(title).split())))
+
+
+@lru_cache(maxsize=65536)
+def _story_markers(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    # Its words, and the markers two headlines of one story share: numbers, subjects (by kind),
+    # directions and names (capitalised words, unless the title capitalises every word).
+    words = _WORD_RE.findall(text)
+    lowered = frozenset(w.casefold() for w in words)
+    longer = [w for w in words[1:] if len(w) > 3 and w.isalpha()]
+    title_case = bool(longer) and sum(w[0].isupper() for w in longer) > 0.6 * len(longer)
+    markers = set()
+    for position, word in enumerate(words):
+        folded = word.casefold()
+        if folded in _SUBJECTS:
+            markers.add(_SUBJECTS[folded])
+        elif any(ch.isdigit() for ch in word) or (
+            len(word) > 1
+            and word[0].isupper()
+            and folded not in _OPENERS
+            and (not title_case or position == 0 or word.isupper())
+        ):
+            markers.add(folded)
+    return lowered, frozenset(markers)
+
+
+def _distinct_stories(first: str, second: str) -> bool:
+    # Each side names something the other lacks (solar vs wind, 9GW vs 5GW, rise vs fall, Spain
+    # vs Chile): the same frame about another subject. A one-sided extra ("Brazil: ...") is fine.
+    words_a, markers_a = _story_markers(first)
+    words_b, markers_b = _story_markers(second)
+    return bool(markers_a - markers_b - words_b) and bool(markers_b - markers_a - words_a)
+
+
+def same_story(first: str, second: str) -> bool:
+    """Whether two titles tell one story: sorted words nearly alike and no swapped marker."""
+    a, b = story_title(first), story_title(second)
+    similar = fuzz.ratio(a.key, b.key, score_cutoff=DUPLICATE_SIMILARITY) > 0
+    return bool(a.key) and similar and not _distinct_stories(a.text, b.text)
+
+
+def _story_matches(
+    title: StoryTitle, pool: list[StoryTitle], keys: list[str]
+) -> list[tuple[float, int]]:
+    """(similarity, index) of each pool title (`keys`: their keys) telling `title`'s story."""
+    if not title.key:
+        return []
+    hits = process.extract(
+        title.key, keys, scorer=fuzz.ratio, score_cutoff=DUPLICATE_SIMILARITY, limit=None
+    )
+    return [(sim, i) for _, sim, i in hits if not _distinct_stories(title.text, pool[i].text)]
 
 
 def _ineligibility(c: Candidate, start: datetime, end: datetime, rules: Rules) -> str | None:
@@ -305,20 +417,18 @@ def _ineligibility(c: Candidate, start: datetime, end: datetime, rules: Rules) -
 
 
 def _select(
-    ordered: list[Candidate], pinned: list[Candidate], titles: dict[int, str], rules: Rules
+    ordered: list[Candidate], pinned: list[Candidate], titles: dict[int, StoryTitle], rules: Rules
 ) -> tuple[list[Candidate], dict[int, str]]:
     """Pins first, then walk in score order skipping same-story and over-cap posts."""
     selected = list(pinned)
     chosen = [titles[c.id] for c in selected]
+    chosen_keys = [t.key for t in chosen]
     per_source = Counter(c.source.strip().casefold() for c in selected)
     capped: dict[int, str] = {}
     for c in ordered:
         if len(selected) >= rules.size:
             break
-        title = titles[c.id]
-        if title and process.extractOne(
-            title, chosen, scorer=fuzz.ratio, score_cutoff=DUPLICATE_SIMILARITY
-        ):
+        if _story_matches(titles[c.id], chosen, chosen_keys):
             continue  # same story as a listed post; phase two records it under the best match
         key = c.source.strip().casefold()
         if per_source[key] >= rules.max_per_source:
@@ -326,23 +436,20 @@ def _select(
             continue
         per_source[key] += 1
         selected.append(c)
-        chosen.append(title)
+        chosen.append(titles[c.id])
+        chosen_keys.append(titles[c.id].key)
     return selected, capped
 
 
 def _attach_duplicates(
-    selected: list[Candidate], rest: list[Candidate], titles: dict[int, str]
+    selected: list[Candidate], rest: list[Candidate], titles: dict[int, StoryTitle]
 ) -> dict[int, int]:
     """Map each unlisted post to the listed post it duplicates (most similar, then best rank)."""
-    choices = [titles[c.id] for c in rest]
+    pool = [titles[c.id] for c in rest]
+    keys = [t.key for t in pool]
     best: dict[int, tuple[float, int]] = {}
     for position, winner in enumerate(selected):
-        query = titles[winner.id]
-        if not query:
-            continue
-        for _, similarity, index in process.extract(
-            query, choices, scorer=fuzz.ratio, score_cutoff=DUPLICATE_SIMILARITY, limit=None
-        ):
+        for similarity, index in _story_matches(titles[winner.id], pool, keys):
             if index not in best or similarity > best[index][0]:
                 best[index] = (similarity, position)
     return {rest[i].id: selected[pos].id for i, (_, pos) in best.items()}
@@ -415,7 +522,7 @@ def rank(candidates: Iterable[Candidate], *, week: str, now: datetime, rules: Ru
     scores = {c.id: _parts(c, start, now, prior)[-1] for c in eligible}
     # Ties: newer first, then smaller id (SPEC §7 rule 7).
     eligible.sort(key=lambda c: (-scores[c.id], -c.published_at.timestamp(), c.id))
-    titles = {c.id: _dedup_title(c) for c in eligible}
+    titles = {c.id: story_title(c.title, c.source) for c in eligible}
     pinned = [pool[pid] for pid in rules.pins if pid in pool]
     unpinned = [c for c in eligible if c.id not in pins]
     selected, capped = _select(unpinned, pinned, titles, rules)

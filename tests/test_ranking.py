@@ -21,6 +21,7 @@ from app.ranking import (
     last_complete_week,
     parse_week,
     rank,
+    same_story,
     score,
     week_of,
     week_window,
@@ -204,7 +205,8 @@ def test_forty_views_twenty_likes_does_not_beat_twenty_thousand_and_three_thousa
     when = END - timedelta(hours=2) if small_published_late else START + timedelta(days=1)
     thin = post(1, views=40, likes=20, published_at=when)
     strong = post(2, views=20_000, likes=3_000)
-    ranking = rank([thin, strong, *typical_week(background)], week=WEEK, now=NOW, rules=RULES)
+    everyone = [thin, strong, *typical_week(background)]
+    ranking = rank(everyone, week=WEEK, now=NOW, rules=Rules(topics=TOPICS, size=100))
     order = ids(ranking)
     assert order.index(2) < order.index(1)
 
@@ -249,6 +251,39 @@ def test_thin_evidence_is_shrunk_toward_the_typical_rate() -> None:
     assert abs(reasons["shrunk_rate"] - prior.typical_rate) < 0.1
     _, solid = score(post(2, views=50_000, likes=5_000), window_end=END, now=NOW, prior=prior)
     assert abs(solid["shrunk_rate"] - 0.1) < 0.005
+
+
+def test_a_thin_post_can_claim_a_high_rate_only_in_proportion_to_its_views() -> None:
+    prior = fit_prior(typical_week(200), window_end=END, now=NOW)
+    solid = [p.likes / p.views for p in typical_week(200)]
+    assert 0 < prior.rate_spread < max(solid) - min(solid)
+    credited = {}
+    for views in (40, 80, 400, 40_000):
+        _, reasons = score(post(views, views=views, likes=views // 2), window_end=END, now=NOW,
+                           prior=prior)  # fmt: skip
+        credited[views] = reasons["credited_rate"]
+        assert reasons["engagement_rate"] == 0.5
+        assert reasons["rate_capped"] is (credited[views] < 0.5)
+    assert prior.typical_rate < credited[40] < credited[80] < credited[400] < 0.5
+    assert credited[40] == pytest.approx(prior.typical_rate + 1.2 * prior.rate_spread, rel=1e-3)
+    assert credited[40_000] == 0.5  # a large audience backs even an exceptional rate
+
+
+def test_a_week_of_mostly_silent_posts_still_credits_the_engaged_ones() -> None:
+    silent = [post(100 + i, views=1_000, likes=0) for i in range(12)]
+    liked, thin = post(1, views=1_000, likes=10), post(2, views=50, likes=5)
+    ranking = rank([*silent, liked, thin], week=WEEK, now=NOW, rules=Rules(TOPICS, size=100))
+    assert ids(ranking)[:2] == [1, 2]
+    assert ranking.items[0].score > ranking.items[2].score
+
+
+def test_a_capped_post_says_so_in_its_summary() -> None:
+    thin = post(1, views=40, likes=20)
+    ranking = rank([thin, *typical_week()], week=WEEK, now=NOW, rules=Rules(TOPICS, size=100))
+    item = next(i for i in ranking.items if i.post_id == 1)
+    assert item.reasons["rate_capped"] is True
+    assert "too few views to back its rate" in item.reasons["summary"]
+    assert item.rank > 3
 
 
 def test_prior_is_fitted_from_the_week() -> None:
@@ -298,6 +333,58 @@ def test_near_duplicates_count_once_and_are_listed_under_the_best() -> None:
     assert top.reasons["duplicates"] == [2, 3]
     assert "2 similar stories merged" in top.reasons["summary"]
     assert reason_of(ranking, 2) == reason_of(ranking, 3) == "duplicate-of:1"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("CATL starts mass production of sodium-ion batteries for cars",
+         "CATL begins mass production of sodium-ion batteries for cars"),
+        ("Amazon deforestation falls to lowest level in a decade",
+         "Brazil: Amazon deforestation falls to lowest level in a decade"),
+        ("UK auction secures record 9GW of offshore wind",
+         "UK auction secures record 9GW of offshore wind capacity"),
+        ("Fossil CO2 emissions set to hit record high in 2026, Global Carbon Budget finds",
+         "Fossil fuel CO2 emissions to hit record high in 2026, says Global Carbon Budget"),
+        ("Oil prices climb as Europe enters winter", "Oil prices rise as Europe enters winter!"),
+        (SAME_STORY[0], SAME_STORY[1]),
+    ],
+)  # fmt: skip
+def test_reworded_titles_are_one_story(first: str, second: str) -> None:
+    assert same_story(first, second) and same_story(second, first)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("China installs record solar capacity in May",
+         "China installs record wind capacity in May"),
+        ("UK auction secures record 9GW of offshore wind",
+         "UK auction secures record 5GW of offshore wind"),
+        ("Tesla recalls 2,000 cars in China", "Tesla recalls 3,000 cars in China"),
+        ("Oil prices rise as OPEC cuts output", "Oil prices fall as OPEC cuts output"),
+        ("Gas prices climb as Europe enters winter", "Oil prices climb as Europe enters winter"),
+        ("Spain approves solar subsidy for farms", "Chile approves solar subsidy for farms"),
+        ("Germany Approves Solar Subsidy For Farms", "Spain Approves Solar Subsidy For Farms"),
+        ("Offshore wind auction in Denmark draws no bids",
+         "Onshore wind auction in Denmark draws no bids"),
+        ("", ""),
+    ],
+)  # fmt: skip
+def test_titles_that_swap_a_number_subject_or_name_are_two_stories(first: str, second: str) -> None:
+    assert not same_story(first, second) and not same_story(second, first)
+
+
+def test_solar_and_wind_records_are_both_listed() -> None:
+    posts = [
+        post(1, title="China installs record solar capacity in May", views=5_000, likes=400),
+        post(2, title="China installs record wind capacity in May", views=5_000, likes=300),
+        post(3, title="China installs record solar capacity in May - Outlet 3", views=5_000,
+             likes=200),
+    ]  # fmt: skip
+    ranking = rank(posts, week=WEEK, now=NOW, rules=RULES)
+    assert ids(ranking) == [1, 2]
+    assert ranking.items[0].duplicates == (3,)
 
 
 def test_duplicates_below_the_cut_are_still_attached() -> None:
