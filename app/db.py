@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -53,12 +54,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # The pool hands a connection to one thread at a time; the thread check only gets in the way.
+        # The pool hands a connection to one thread at a time: the thread check only hinders.
         connect_args = {"timeout": 30, "check_same_thread": False}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        writer = _SQLiteWriter(timeout=30)
+        event.listen(engine, "begin", writer.begin)
+        event.listen(engine, "commit", writer.release)
+        event.listen(engine, "rollback", writer.release)
+        event.listen(engine.pool, "checkin", writer.release_record)
         return engine
+    if "poolclass" not in kwargs:  # enough connections for the API's thread pool
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
@@ -73,8 +81,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+class _SQLiteWriter:
+    """One SQLite transaction at a time per process, each holding the write lock from BEGIN.
+
+    With a deferred BEGIN, a transaction that read first and writes second fails at once
+    ("database is locked") when another writer committed in between; SQLite's busy timeout does
+    not help there. BEGIN IMMEDIATE avoids that, and the in-process lock makes this process's
+    threads queue in turn instead of sleeping in SQLite's busy handler.
+    """
+
+    _HELD = "digest_sqlite_write_lock"
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.Lock()
+        self._timeout = timeout
+
+    def begin(self, connection: Any) -> None:
+        if not self._lock.acquire(timeout=self._timeout):
+            raise TimeoutError(f"SQLite stayed busy for {self._timeout} s")
+        connection.info[self._HELD] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.release(connection)
+            raise
+
+    def release(self, connection: Any) -> None:
+        if connection.info.pop(self._HELD, False):
+            self._lock.release()
+
+    def release_record(self, _dbapi_connection: Any, record: Any) -> None:
+        """A connection returned to the pool mid-transaction must not keep the lock."""
+        if record.info.pop(self._HELD, False):
+            self._lock.release()
 
 
 @lru_cache
