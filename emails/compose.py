@@ -10,6 +10,7 @@ no encoded line can exceed 76 characters whatever the value.
 from __future__ import annotations
 
 import html
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ _QP_TOKEN = [
 _TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML = (
     "to", "message_id", "list_unsubscribe", "url_text", "url_html",
 )  # fmt: skip
+_SLOTS = frozenset({_TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML})
+_TEMPLATE_MAGIC = b"weekly-digest-template/1\n"
 
 
 def _wrap_tokens(tokens: list[str]) -> list[str]:
@@ -153,6 +156,38 @@ class MessageTemplate:
         values[_TO] = f"To: {to}\r\n".encode("ascii")
         values[_MESSAGE_ID_SLOT] = f"Message-ID: {message_id}\r\n".encode("ascii")
         return b"".join(part if isinstance(part, bytes) else values[part] for part in self.parts)
+
+    def dumps(self) -> bytes:
+        """Bytes to store (Issue.message_template): a JSON index line, then the literal bytes."""
+        index = [part if isinstance(part, str) else len(part) for part in self.parts]
+        head = json.dumps({"needs_unsubscribe": self.needs_unsubscribe, "parts": index})
+        literals = b"".join(part for part in self.parts if isinstance(part, bytes))
+        return _TEMPLATE_MAGIC + head.encode("ascii") + b"\n" + literals
+
+    @classmethod
+    def loads(cls, data: bytes) -> MessageTemplate:
+        """The template `dumps` stored; ValueError if the bytes are not one."""
+        if not data.startswith(_TEMPLATE_MAGIC) or b"\n" not in data[len(_TEMPLATE_MAGIC) :]:
+            raise ValueError("not a stored message template")
+        head, _, literals = data[len(_TEMPLATE_MAGIC) :].partition(b"\n")
+        try:
+            index = json.loads(head)
+            entries, needs = index["parts"], index["needs_unsubscribe"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"stored message template has a bad index: {error}") from None
+        parts: list[bytes | str] = []
+        offset = 0
+        for entry in entries:
+            if isinstance(entry, str) and entry in _SLOTS:
+                parts.append(entry)
+            elif isinstance(entry, int) and not isinstance(entry, bool) and entry >= 0:
+                parts.append(literals[offset : offset + entry])
+                offset += entry
+            else:
+                raise ValueError(f"stored message template has a bad part {entry!r}")
+        if offset != len(literals) or not isinstance(needs, bool):
+            raise ValueError("stored message template is truncated or corrupt")
+        return cls(parts=tuple(parts), needs_unsubscribe=needs)
 
 
 def _fixed_headers(

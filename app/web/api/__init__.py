@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Depends
 
-from app.web.api import feeds, issues, posts, subscribers
+from app.web.api import feeds, issues, posts, sending, subscribers
 from app.web.deps import require_admin_token
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_admin_token)])
@@ -10,3 +10,4 @@ router.include_router(subscribers.router)
 router.include_router(issues.router)
 router.include_router(posts.router)
 router.include_router(feeds.router)
+router.include_router(sending.router)

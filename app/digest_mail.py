@@ -1,0 +1,199 @@
+"""The digest as mail: its content from the issue rows, the once-per-issue message, previews, tests.
+
+Test copies (`send_test`) are not recorded in the ledger. Their unsubscribe link is the real
+one when the address belongs to a subscriber (so an editor can try the whole one-click path on
+their own address), and otherwise a harmless preview URL that only shows "link not valid".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.config import Settings
+from app.mailer import Transport
+from app.models import Issue, IssueItem, Subscriber
+from app.notifications import list_id, sender_domain
+from app.ranking import parse_week
+from app.subscriptions import unsubscribe_token
+from app.tokens import Signer
+from app.tracking import click_url
+from emails.compose import (
+    UNSUBSCRIBE_PLACEHOLDER,
+    MessageTemplate,
+    build_template,
+    make_message_id,
+    sign_dkim,
+)
+from emails.render import DigestCard, DigestContent, Rendered, render_digest
+
+log = logging.getLogger(__name__)
+PREVIEW_FORMATS = ("html", "text")
+TEST_PREFIX = "[TEST] "
+MAX_TEST_RECIPIENTS = 10
+
+
+class NothingToSend(ValueError):
+    """The issue lists no posts: there is no digest to mail."""
+
+
+def week_label(week: str) -> str:
+    """ "2026-W48" as readers see it: "Week 48, 2026"."""
+    year, number = parse_week(week)
+    return f"Week {number}, {year}"
+
+
+def _items(session: Session, issue: Issue) -> list[IssueItem]:
+    query = (
+        select(IssueItem)
+        .where(IssueItem.issue_id == issue.id)
+        .options(selectinload(IssueItem.post))
+        .order_by(IssueItem.rank, IssueItem.id)
+    )
+    return list(session.scalars(query))
+
+
+def digest_content(
+    session: Session, issue: Issue, *, settings: Settings, signer: Signer
+) -> DigestContent:
+    """What the issue shows: its posts in rank order, each linked through click tracking."""
+    base = settings.public_base_url
+    cards = [
+        DigestCard(
+            rank=item.rank,
+            title=item.post.title,
+            url=click_url(signer, base, issue_id=issue.id, item_id=item.id),
+            source=item.post.source,
+            author=item.post.author,
+            read_minutes=item.post.read_minutes,
+            summary=item.post.summary,
+            image_url=item.post.image_url,
+        )
+        for item in _items(session, issue)
+    ]
+    return DigestContent(
+        site_name=settings.site_name,
+        tagline=settings.tagline,
+        week_label=week_label(issue.week),
+        subject=issue.subject,
+        intro=issue.intro or "",
+        cards=cards,
+        postal_address=settings.postal_address,
+        archive_url=f"{base}/archive",
+        signup_url=f"{base}/",
+        web_url=f"{base}/archive/{issue.id}",
+    )
+
+
+def feedback_id(settings: Settings, issue_id: int, kind: str = "digest") -> str:
+    """The Feedback-ID header (Gmail's feedback loop): issue, kind, list, sender domain."""
+    return f"{issue_id}:{kind}:weekly:{sender_domain(settings)}"
+
+
+def _rendered(session: Session, issue: Issue, settings: Settings, signer: Signer) -> Rendered:
+    content = digest_content(session, issue, settings=settings, signer=signer)
+    if not content.cards:
+        raise NothingToSend(f"issue {issue.id} ({issue.week}) lists no posts: nothing to send")
+    return render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+
+
+def prepare_issue_message(
+    session: Session, issue: Issue, *, settings: Settings, signer: Signer, now: datetime
+) -> MessageTemplate:
+    """Compile the issue's MJML once and encode the message every reader's copy is filled from."""
+    return build_template(
+        sender=settings.from_address,
+        subject=issue.subject,
+        rendered=_rendered(session, issue, settings, signer),
+        list_id=list_id(settings),
+        feedback_id=feedback_id(settings, issue.id),
+        date=now,
+    )
+
+
+def preview_unsubscribe_url(settings: Settings) -> str:
+    """Where a preview's or test copy's unsubscribe link points: a page that changes nothing."""
+    return f"{settings.public_base_url}/unsubscribe/preview"
+
+
+def preview(session: Session, issue: Issue, *, settings: Settings, signer: Signer, fmt: str) -> str:
+    """The issue as a reader sees it, as `html` or `text`; ValueError for any other format."""
+    if fmt not in PREVIEW_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(PREVIEW_FORMATS)}, not {fmt!r}")
+    content = digest_content(session, issue, settings=settings, signer=signer)
+    rendered = render_digest(content, unsubscribe_url=preview_unsubscribe_url(settings))
+    return rendered.html if fmt == "html" else rendered.text
+
+
+@lru_cache(maxsize=4)
+def _dkim_key(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def dkim_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
+    """A function that DKIM-signs finished bytes when DKIM is configured, else None."""
+    if not (settings.dkim_key_file and settings.dkim_selector and settings.dkim_domain):
+        return None
+    key = _dkim_key(settings.dkim_key_file)
+
+    def sign(message: bytes) -> bytes:
+        return sign_dkim(
+            message, selector=settings.dkim_selector, domain=settings.dkim_domain, private_key=key
+        )
+
+    return sign
+
+
+def send_test(
+    session: Session,
+    issue: Issue,
+    *,
+    emails: list[str],
+    settings: Settings,
+    signer: Signer,
+    transport: Transport,
+    now: datetime,
+) -> list[str]:
+    """Mail a "[TEST]" copy to each address (not recorded in the ledger); returns the addresses."""
+    if not emails or len(emails) > MAX_TEST_RECIPIENTS:
+        raise ValueError(f"give between 1 and {MAX_TEST_RECIPIENTS} addresses for a test send")
+    template = build_template(
+        sender=settings.from_address,
+        subject=TEST_PREFIX + issue.subject,
+        rendered=_rendered(session, issue, settings, signer),
+        list_id=list_id(settings),
+        feedback_id=feedback_id(settings, issue.id, "test"),
+        date=now,
+    )
+    query = select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_(emails))
+    readers = dict(session.execute(query).tuples().all())
+    sign = dkim_signer(settings)
+    with transport:
+        for address in emails:
+            reader = readers.get(address)
+            unsubscribe = (
+                f"{settings.public_base_url}/unsubscribe/{unsubscribe_token(signer, reader)}"
+                if reader is not None
+                else preview_unsubscribe_url(settings)
+            )
+            message = template.fill(
+                to=address,
+                message_id=make_message_id(
+                    kind="test",
+                    issue_id=None,
+                    subscriber_id=reader or 0,
+                    domain=sender_domain(settings),
+                ),  # fmt: skip
+                unsubscribe_url=unsubscribe,
+            )
+            if sign is not None:
+                message = sign(message)
+            transport.send(sender=settings.from_address, recipient=address, message=message)
+            log.info("test copy of issue %s sent to %s", issue.id, address)
+    return list(emails)

@@ -1,0 +1,49 @@
+"""The send engine (SPEC §8–9): render once, deliver to every confirmed reader exactly once.
+
+Two seams, as in listmonk: the ledger (`ledger.Ledger`, the store that hands out a batch and
+records outcomes) and the messenger (`app.mailer.Transport`). The flow lives in `engine`,
+the controls and the sweeper in `control`.
+
+Policy, per recipient:
+
+- `start_send` freezes the recipients (one `deliveries` row per confirmed reader) and stores the
+  finished message on the issue; batches are Celery tasks that carry (issue id, batch number).
+- A batch claims its due `pending` rows (→ `sending`, leased) and commits before any mail goes.
+  Each outcome is committed before the next message is sent, so a worker killed mid-send leaves
+  at most the one message in flight unrecorded; after its lease the sweeper puts it back to
+  `pending` and it is sent again (≤ 1 duplicate per worker process). On PostgreSQL these commits
+  do not wait for the disk; every 50 messages a checkpoint commit does, so even a crash of the
+  database server re-sends at most 50 messages per worker.
+- A reader who is no longer confirmed when their chunk goes out → `skipped`, nothing sent.
+- SMTP 4xx → back to `pending` with `not_before` from DIGEST_RETRY_DELAYS; after the last delay
+  → `failed`. 5xx → `failed`. 5.1.x (no such mailbox) → `bounced` and the reader suppressed.
+- Connection, TLS or authentication trouble → the issue is paused with a readable reason and
+  the rows go back to `pending`: nobody is marked failed or bounced. `resume` continues.
+- The connection lost after the message data went out → `unknown`, never re-sent: the message
+  may well have arrived, and "at most one copy" wins over "at least one".
+- When no row is `pending` or `sending`, the issue becomes `sent`.
+"""
+
+from app.sending.control import cancel, pause, progress, resume, sweep
+from app.sending.engine import (
+    BatchResult,
+    IssueNotFound,
+    SendError,
+    SendRefused,
+    send_batch,
+    start_send,
+)
+
+__all__ = [
+    "BatchResult",
+    "IssueNotFound",
+    "SendError",
+    "SendRefused",
+    "cancel",
+    "pause",
+    "progress",
+    "resume",
+    "send_batch",
+    "start_send",
+    "sweep",
+]

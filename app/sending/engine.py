@@ -1,0 +1,261 @@
+"""Start a send and deliver one batch: the flow between the ledger (store) and the transport."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import clock as app_clock
+from app.config import Settings
+from app.db import enqueue
+from app.digest_mail import dkim_signer, prepare_issue_message
+from app.mailer import (
+    DeliveryError,
+    HardBounce,
+    OutcomeUnknown,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    TransportUnavailable,
+)
+from app.models import Delivery, DeliveryState, Issue, IssueStatus, SubscriberStatus
+from app.notifications import sender_domain
+from app.sending.ledger import Claimed, Ledger, Outcome, finish_if_done, freeze_recipients
+from app.subscriptions import unsubscribe_token
+from app.tokens import Signer
+from emails.compose import MessageTemplate, make_message_id
+
+log = logging.getLogger(__name__)
+CHECKPOINT = 50  # messages between lease renewals, status re-checks and durable commits
+
+
+class SendError(Exception):
+    """A send operation that cannot be done; the message says why."""
+
+
+class IssueNotFound(SendError):
+    """No issue with that id."""
+
+
+class SendRefused(SendError):
+    """The issue is in a state that does not allow this (e.g. Send on a cancelled issue)."""
+
+
+def load_issue(session: Session, issue_id: int) -> Issue:
+    """The issue as the database has it now, or IssueNotFound."""
+    issue = session.get(Issue, issue_id, populate_existing=True)
+    if issue is None:
+        raise IssueNotFound(f"there is no issue {issue_id}")
+    return issue
+
+
+def start_send(session: Session, *, issue_id: int, now: datetime, settings: Settings) -> bool:
+    """Freeze the recipients, render once, queue the batches; False if already sending or sent.
+
+    Only a draft starts, through `UPDATE … WHERE status = 'draft'`: of two concurrent calls one
+    wins, the other changes nothing. An issue with no posts raises `NothingToSend`.
+    """
+    issue = load_issue(session, issue_id)
+    if issue.status in (IssueStatus.SENDING, IssueStatus.SENT):
+        return False
+    if issue.status != IssueStatus.DRAFT:
+        raise SendRefused(f"issue {issue_id} is {issue.status}; only a draft can be sent")
+    signer = Signer(settings.signing_keys())
+    template = prepare_issue_message(session, issue, settings=settings, signer=signer, now=now)
+    won = session.execute(
+        update(Issue)
+        .where(Issue.id == issue_id, Issue.status == IssueStatus.DRAFT)
+        .values(
+            status=IssueStatus.SENDING,
+            message_template=template.dumps(),
+            pause_reason=None,
+            send_started_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        return False
+    readers = freeze_recipients(session, issue_id=issue_id, batch_size=settings.batch_size, now=now)
+    for batch in range(-(-readers // settings.batch_size)):
+        enqueue(session, "digest.send_batch", issue_id, batch)
+    if readers == 0:
+        finish_if_done(session, issue_id=issue_id, now=now)  # nobody to mail: sent at once
+    session.expire(issue)
+    log.info("issue %s: send started to %s readers", issue_id, readers)
+    return True
+
+
+@dataclass
+class BatchResult:
+    """What one run of a batch did: rows claimed, outcomes by state, and what comes next."""
+
+    claimed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    paused: str | None = None
+    retry_at: datetime | None = None
+    finished: bool = False
+
+
+def pause_reason(error: TransportUnavailable) -> str:
+    """A reason an admin can read: "SMTP authentication failed: 535 5.7.8 …"."""
+    head, colon, tail = error.reply.partition(": ")
+    if error.code is None:
+        return f"SMTP {error.reply}"
+    return f"SMTP {head}: {error.code} {tail}" if colon else f"SMTP {error.code} {error.reply}"
+
+
+class _Delivery:
+    """Per-batch constants for turning a claimed row into a sent message and an outcome."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        issue_id: int,
+        template: MessageTemplate,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.issue_id = issue_id
+        self.template = template
+        self.clock = clock
+        self.signer = Signer(settings.signing_keys())
+        self.sign = dkim_signer(settings)
+        self.domain = sender_domain(settings)
+        self.base = settings.public_base_url
+
+    def message(self, claimed: Claimed, address: str) -> bytes:
+        """The reader's copy: the stored bytes with their address, Message-ID and link filled."""
+        reader = claimed.subscriber_id
+        message = self.template.fill(
+            to=address,
+            message_id=make_message_id(
+                kind="digest",
+                issue_id=self.issue_id,
+                subscriber_id=reader,
+                domain=self.domain,
+            ),  # fmt: skip
+            unsubscribe_url=f"{self.base}/unsubscribe/{unsubscribe_token(self.signer, reader)}",
+        )
+        return self.sign(message) if self.sign is not None else message
+
+    def attempt(
+        self, claimed: Claimed, reader: tuple[str, str] | None, transport: Transport
+    ) -> Outcome:
+        """Send one message and say where its row goes; TransportUnavailable propagates."""
+        if reader is None or reader[1] != SubscriberStatus.CONFIRMED:
+            status = reader[1] if reader else "deleted"
+            return Outcome(claimed, DeliveryState.SKIPPED, f"reader {status} before sending")
+        try:
+            message = self.message(claimed, reader[0])
+            transport.send(sender=self.settings.from_address, recipient=reader[0], message=message)
+        except ValueError as error:  # an address no header or envelope can carry
+            return Outcome(claimed, DeliveryState.FAILED, f"cannot address: {error}")
+        except TemporaryFailure as error:
+            return self._retry_or_fail(claimed, error)
+        except HardBounce as error:
+            return Outcome(claimed, DeliveryState.BOUNCED, str(error))
+        except OutcomeUnknown as error:
+            return Outcome(claimed, DeliveryState.UNKNOWN, str(error))
+        except TransportUnavailable:
+            raise
+        except (PermanentFailure, DeliveryError) as error:
+            return Outcome(claimed, DeliveryState.FAILED, str(error))
+        return Outcome(claimed, DeliveryState.SENT)
+
+    def _retry_or_fail(self, claimed: Claimed, error: TemporaryFailure) -> Outcome:
+        delays = self.settings.retry_delays
+        tries = claimed.attempts + 1
+        if tries > len(delays):
+            return Outcome(claimed, DeliveryState.FAILED, f"gave up after {tries} tries: {error}")
+        due = self.clock() + timedelta(seconds=delays[tries - 1])
+        return Outcome(claimed, DeliveryState.PENDING, str(error), not_before=due)
+
+
+def _deliver(
+    ledger: Ledger,
+    delivery: _Delivery,
+    transport: Transport,
+    claimed: list[Claimed],
+    result: BatchResult,
+) -> None:
+    """Send every claimed row over one connection, recording each outcome as it happens."""
+    clock, lease = delivery.clock, timedelta(seconds=delivery.settings.lease_seconds)
+    held = {row.delivery_id: row for row in claimed}
+    in_flight: int | None = None
+    try:
+        with transport:
+            for start in range(0, len(claimed), CHECKPOINT):
+                chunk = claimed[start : start + CHECKPOINT]
+                status = ledger.issue_status()
+                if status != IssueStatus.SENDING:
+                    log.info("issue %s is %s: batch stops", ledger.issue_id, status)
+                    return
+                readers = ledger.readers([row.subscriber_id for row in chunk])
+                ledger.checkpoint(list(held), lease_until=clock() + lease, now=clock())
+                for row in chunk:
+                    in_flight = row.delivery_id
+                    outcome = delivery.attempt(row, readers.get(row.subscriber_id), transport)
+                    ledger.record(outcome, now=clock())
+                    del held[row.delivery_id]
+                    in_flight = None
+                    result.outcomes[outcome.state] += 1
+    except TransportUnavailable as error:
+        in_flight = None  # refused before anything went out: safe to try again later
+        result.paused = pause_reason(error)
+        ledger.session.rollback()
+        ledger.pause(result.paused, now=clock())
+        log.warning("issue %s paused: %s", ledger.issue_id, result.paused)
+    finally:
+        # An unexpected error leaves the in-flight row leased: the sweeper decides after the lease.
+        ledger.session.rollback()
+        ledger.give_back([i for i in held if i != in_flight], now=clock())
+
+
+def send_batch(
+    sessions: sessionmaker[Session],
+    *,
+    issue_id: int,
+    batch: int,
+    settings: Settings,
+    transport: Transport,
+    clock: Callable[[], datetime] = app_clock.now,
+) -> BatchResult:
+    """Claim a batch's due rows, send them over one connection (opened only if there is work)."""
+    result = BatchResult()
+    with sessions() as session:
+        ledger = Ledger(session, issue_id=issue_id, batch=batch)
+        if ledger.issue_status() != IssueStatus.SENDING:
+            return result
+        stored = ledger.message_template()
+        if stored is None:
+            raise SendError(f"issue {issue_id} is sending but has no stored message")
+        now = clock()
+        lease_until = now + timedelta(seconds=settings.lease_seconds)
+        claimed = ledger.claim(now=now, lease_until=lease_until)
+        result.claimed = len(claimed)
+        if claimed:
+            template = MessageTemplate.loads(stored)
+            delivery = _Delivery(settings, issue_id=issue_id, template=template, clock=clock)
+            _deliver(ledger, delivery, transport, claimed, result)
+        result.retry_at = ledger.next_retry()
+        result.finished = ledger.finish(now=clock())
+    return result
+
+
+def batches_with_work(session: Session, issue_id: int) -> list[int]:
+    """Batch numbers of the issue that still have pending rows."""
+    query = (
+        select(Delivery.batch)
+        .where(Delivery.issue_id == issue_id, Delivery.state == DeliveryState.PENDING)
+        .distinct()
+        .order_by(Delivery.batch)
+    )
+    return list(session.scalars(query))

@@ -1,0 +1,267 @@
+"""Send benchmark (SPEC §11): the engine's msgs/s against a bare smtplib loop, and worker RSS.
+
+N confirmed readers in a fresh PostgreSQL database, Redis as broker, `--workers` real Celery
+worker processes, a minimal asyncio SMTP sink (aiosmtpd would be the bottleneck). In the same
+run, the raw limit: the same finished bytes sent by a bare smtplib loop, one connection per
+process, as many processes. With --scale the engine runs again at 10×N to compare peak RSS.
+
+    .venv/bin/python bench/send.py [--n 10000] [--workers 1] [--scale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select, text  # noqa: E402
+
+from app import clock  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.db import make_engine, session_scope, set_publisher  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.models import Issue  # noqa: E402
+from app.sending import progress, start_send  # noqa: E402
+from emails.compose import MessageTemplate  # noqa: E402
+from tests.conftest import create_postgres_database, drop_postgres_database  # noqa: E402
+from tests.processes import free_port, publisher_for, purge_queue, service_env  # noqa: E402
+
+BROKER = "redis://127.0.0.1:6379/8"
+SENDER = "Weekly Digest <digest@news.example.org>"
+
+
+# --- a sink that only answers ------------------------------------------------------------------
+
+
+async def _session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"220 sink ESMTP\r\n")
+    while line := await reader.readline():
+        verb = line[:4].upper()
+        if verb == b"DATA":
+            writer.write(b"354 go ahead\r\n")
+            await reader.readuntil(b"\r\n.\r\n")
+            writer.write(b"250 2.0.0 queued\r\n")
+        elif verb == b"EHLO":
+            writer.write(b"250-sink\r\n250-8BITMIME\r\n250 SIZE 100000000\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            break
+        else:
+            writer.write(b"250 OK\r\n")
+        await writer.drain()
+    writer.close()
+
+
+def run_sink(port: int) -> None:
+    """Serve the sink forever on 127.0.0.1:port (run in its own process)."""
+
+    async def main() -> None:
+        server = await asyncio.start_server(_session, "127.0.0.1", port, limit=2**24)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# --- the raw limit -----------------------------------------------------------------------------
+
+
+def raw_loop(port: int, message: bytes, count: int) -> None:
+    """Send `message` `count` times over one smtplib connection."""
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for n in range(count):
+            smtp.sendmail("digest@news.example.org", [f"r{n}@example.org"], message)
+
+
+def raw_rate(port: int, message: bytes, total: int, processes: int) -> float:
+    """msgs/s of `processes` bare smtplib loops sending `total` messages between them."""
+    share = total // processes
+    jobs = [
+        multiprocessing.Process(target=raw_loop, args=(port, message, share))
+        for _ in range(processes)
+    ]
+    started = time.perf_counter()
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    return share * processes / (time.perf_counter() - started)
+
+
+# --- the engine --------------------------------------------------------------------------------
+
+
+def seed(url: str, readers: int) -> int:
+    """N confirmed readers (one INSERT … SELECT) and an issue of 10 posts; returns its id."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (email, status, source, created_at, updated_at,"
+                " confirm_nonce) SELECT 'reader' || g || '@example.org', 'confirmed', 'bench',"
+                " now(), now(), 0 FROM generate_series(1, :n) g"
+            ),
+            {"n": readers},
+        )
+        issue_id = conn.execute(
+            text(
+                "INSERT INTO issues (week, status, subject, intro, pins, drops, created_at,"
+                " updated_at) VALUES ('2026-W48', 'draft', 'Your top 10 sustainability &"
+                " energy posts', 'This week', '[]', '[]', now(), now()) RETURNING id"
+            )
+        ).scalar_one()
+        for rank in range(1, 11):
+            post_id = conn.execute(
+                text(
+                    "INSERT INTO posts (url, title, summary, source, topics, published_at,"
+                    " views, likes, shares, comments, created_at, updated_at) VALUES"
+                    " (:url, :title, :summary, 'Example News', '[\"energy\"]', now(),"
+                    " 1000, 100, 10, 1, now(), now()) RETURNING id"
+                ),
+                {
+                    "url": f"https://news.example.com/post/{rank}",
+                    "title": f"Grid-scale batteries, part {rank}: what the numbers say",
+                    "summary": "A two-line summary of a post about storage and the grid. " * 3,
+                },
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO issue_items (issue_id, post_id, rank, score, reasons, clicks)"
+                    " VALUES (:i, :p, :r, 1.0, '{}', 0)"
+                ),
+                {"i": issue_id, "p": post_id, "r": rank},
+            )
+    engine.dispose()
+    return issue_id
+
+
+def peak_rss_kib(pids: list[int]) -> int:
+    """The largest VmHWM among the processes (KiB)."""
+    peaks = []
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]))
+    return max(peaks, default=0)
+
+
+def start_workers(settings: Settings, count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
+    workers = []
+    for n in range(count):
+        log = (logs / f"worker{n}.log").open("ab")
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+            "--pool=solo", "--loglevel=WARNING", "--without-gossip", "--without-mingle",
+            "--without-heartbeat", "-Q", settings.queue,
+            "-n", f"bench{n}-{uuid.uuid4().hex[:6]}@%h",
+        ]  # fmt: skip
+        workers.append(
+            subprocess.Popen(
+                command, cwd=ROOT, env=service_env(settings), stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+    time.sleep(4)  # let them connect before the clock starts
+    return workers
+
+
+def engine_run(readers: int, workers: int, port: int, batch_size: int) -> dict[str, float]:
+    """Send an issue to `readers` through real workers; rate, peak RSS and one finished message."""
+    url = create_postgres_database(f"bench{readers}")
+    upgrade(url)
+    logs = Path(tempfile.mkdtemp(prefix="bench-send-"))
+    settings = Settings(
+        var_dir=logs / "var", database_url=url, broker_url=BROKER,
+        queue=f"bench-{uuid.uuid4().hex[:8]}", smtp_url=f"smtp://127.0.0.1:{port}",
+        secret_key=["bench-secret-key-0123456789abcdef"], base_url="https://digest.example.org",
+        DIGEST_FROM=SENDER, postal_address="1 Bench Street", batch_size=batch_size,
+    )  # fmt: skip
+    issue_id = seed(url, readers)
+    _celery, publish = publisher_for(settings)
+    set_publisher(publish)
+    processes = start_workers(settings, workers, logs)
+    try:
+        started = time.perf_counter()
+        with session_scope(url) as session:
+            start_send(session, issue_id=issue_id, now=clock.now(), settings=settings)
+        while True:
+            with session_scope(url) as session:
+                state = progress(session, issue_id)
+            if state["status"] != "sending":
+                break
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        rss = peak_rss_kib([process.pid for process in processes])
+        with session_scope(url) as session:
+            stored = session.scalar(select(Issue.message_template).where(Issue.id == issue_id))
+            window = session.execute(
+                text("SELECT extract(epoch FROM max(sent_at) - min(sent_at)) FROM deliveries")
+            ).scalar_one()
+        message = MessageTemplate.loads(stored).fill(
+            to="reader1@example.org", message_id="<digest.1.1@news.example.org>",
+            unsubscribe_url="https://digest.example.org/unsubscribe/abcdefghijklmnopqrstuvwxyz",
+        )  # fmt: skip
+        return {
+            "rate": state["sent"] / elapsed, "delivery_rate": state["sent"] / max(window, 1e-9),
+            "sent": state["sent"], "total": state["total"], "rss": rss, "message": message,
+            "elapsed": elapsed,
+        }  # fmt: skip
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)
+        set_publisher(None)
+        purge_queue(settings)
+        drop_postgres_database(url)
+
+
+def main() -> None:
+    """Run the engine and the raw loop on the same sink and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="confirmed readers")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--scale", action="store_true", help="also run at 10×N for peak RSS")
+    args = parser.parse_args()
+
+    port = free_port()
+    sink = multiprocessing.Process(target=run_sink, args=(port,), daemon=True)
+    sink.start()
+    time.sleep(0.5)
+    try:
+        run = engine_run(args.n, args.workers, port, args.batch_size)
+        raw = raw_rate(port, run["message"], args.n, args.workers)
+        scaled = (
+            engine_run(args.n * 10, args.workers, port, args.batch_size) if args.scale else None
+        )
+    finally:
+        sink.terminate()
+    ratio = run["rate"] / raw
+    rss_line = f"worker peak RSS {run['rss'] / 1024:.0f} MiB at N={args.n}"
+    if scaled:
+        rss_line += f", {scaled['rss'] / 1024:.0f} MiB at N={args.n * 10}"
+    print(
+        f"send: {run['rate']:.0f} msg/s vs raw smtplib {raw:.0f} msg/s = {ratio:.0%} "
+        f"(target >= 60%); {rss_line}"
+    )
+    size = len(run["message"])
+    print(f"  N={args.n} workers={args.workers} batch={args.batch_size} message={size} B")
+    print(f"  engine: {run['sent']}/{run['total']} sent in {run['elapsed']:.1f} s (Send to done); "
+          f"{run['delivery_rate']:.0f} msg/s between first and last delivery")  # fmt: skip
+    if scaled:
+        print(f"  at 10×N: {scaled['rate']:.0f} msg/s, {scaled['sent']}/{scaled['total']} sent, "
+              f"ratio {scaled['rate'] / raw:.0%} of the raw rate at N")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Crashes mid-send with real parts: PostgreSQL, Redis, Celery worker processes, an SMTP server.
+
+Every reader must end in exactly one terminal state, nobody missed, and duplicate copies at most
+the messages in flight when a worker died (one per worker process).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from sqlalchemy import insert, select
+
+from app import clock
+from app.config import Settings
+from app.db import session_scope, set_publisher
+from app.migrate import upgrade
+from app.models import Delivery, Issue, IssueItem, Post, Subscriber
+from app.sending import progress, start_send, sweep
+from tests.conftest import (
+    create_postgres_database,
+    drop_postgres_database,
+    needs_postgres,
+    needs_redis,
+)
+from tests.processes import celery_worker, publisher_for, purge_queue, unique_queue, wait_until
+
+pytestmark = [needs_postgres, needs_redis, pytest.mark.slow]
+# A Redis database of its own: this file FLUSHDBs it, and other tests use db 0.
+CRASH_BROKER = "redis://127.0.0.1:6379/9"
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def crash_settings(tmp_path, smtp_server):
+    url = create_postgres_database("crash")
+    upgrade(url)
+    settings = Settings(
+        var_dir=tmp_path / "var", database_url=url, broker_url=CRASH_BROKER,
+        queue=unique_queue(), smtp_url=smtp_server.url(),
+        secret_key=["crash-secret-key-0123456789abcdef"], base_url="https://digest.example.org",
+        DIGEST_FROM="Weekly Digest <digest@news.example.org>", postal_address="1 Test Street",
+        batch_size=50, lease_seconds=2, retry_delays=[1, 1],
+    )  # fmt: skip
+    _celery, publish = publisher_for(settings)
+    set_publisher(publish)
+    yield settings
+    set_publisher(None)
+    purge_queue(settings)
+    drop_postgres_database(url)
+
+
+def start_issue(settings: Settings, readers: int) -> int:
+    """N confirmed readers, an issue with two posts, and its send started (tasks in Redis)."""
+    with session_scope(settings.database_url) as session:
+        session.execute(
+            insert(Subscriber),
+            [
+                {"email": f"r{n}@example.org", "status": "confirmed", "source": "test",
+                 "created_at": T0, "updated_at": T0, "confirm_nonce": 0}
+                for n in range(readers)
+            ],
+        )  # fmt: skip
+        issue = Issue(
+            week="2026-W48", status="draft", subject="Crash-proof digest", intro="",
+            pins=[], drops=[], created_at=T0, updated_at=T0,
+        )  # fmt: skip
+        session.add(issue)
+        session.flush()
+        for rank in (1, 2):
+            post = Post(
+                url=f"https://news.example.com/{rank}", title=f"Post {rank}", summary="Energy.",
+                source="Example", topics=["energy"], published_at=T0, views=1, likes=1,
+                shares=0, comments=0, created_at=T0, updated_at=T0,
+            )  # fmt: skip
+            session.add(post)
+            session.flush()
+            session.add(IssueItem(issue_id=issue.id, post_id=post.id, rank=rank, score=1.0))
+        session.flush()
+        assert start_send(session, issue_id=issue.id, now=clock.now(), settings=settings)
+        return issue.id
+
+
+def counts(settings: Settings, issue_id: int) -> dict:
+    with session_scope(settings.database_url) as session:
+        return progress(session, issue_id)
+
+
+def sweep_until_sent(settings: Settings, issue_id: int, timeout: float = 40) -> dict:
+    """Run the sweeper every half second (as beat would, faster) until the issue is sent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = counts(settings, issue_id)
+        if state["status"] == "sent":
+            return state
+        with session_scope(settings.database_url) as session:
+            sweep(session, now=clock.now(), settings=settings)
+        time.sleep(0.5)
+    raise AssertionError(f"issue not sent within {timeout} s: {counts(settings, issue_id)}")
+
+
+def check_ledger(settings: Settings, issue_id: int, readers: int, smtp_server) -> Counter:
+    """Every reader has one terminal row and got the digest; returns copies per recipient."""
+    with session_scope(settings.database_url) as session:
+        rows = session.execute(select(Delivery.state).where(Delivery.issue_id == issue_id)).all()
+    assert len(rows) == readers
+    assert Counter(state for (state,) in rows) == {"sent": readers}
+    copies = Counter(m.rcpt_tos[0] for m in smtp_server.messages)
+    assert set(copies) == {f"r{n}@example.org" for n in range(readers)}  # nobody missed
+    return copies
+
+
+def test_worker_killed_mid_send_resumes_with_at_most_in_flight_duplicates(
+    crash_settings, smtp_server, tmp_path
+):
+    readers, concurrency = 400, 2
+    smtp_server.faults.slow(None, 0.02)  # ~20 ms a message: a window to kill in
+    issue_id = start_issue(crash_settings, readers)
+    with celery_worker(
+        crash_settings, log=tmp_path / "w1.log", concurrency=concurrency, pool="prefork"
+    ) as worker:
+        wait_until(lambda: counts(crash_settings, issue_id)["sent"] >= 100, timeout=40)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    stranded = counts(crash_settings, issue_id)
+    assert stranded["status"] == "sending" and stranded["sent"] < readers
+    with celery_worker(crash_settings, log=tmp_path / "w2.log"):
+        state = sweep_until_sent(crash_settings, issue_id)
+    assert state["sent"] == readers
+    copies = check_ledger(crash_settings, issue_id, readers, smtp_server)
+    duplicates = sum(copies.values()) - readers
+    assert duplicates <= concurrency, copies.most_common(5)
+
+
+def test_broker_emptied_mid_send_only_delays_it(crash_settings, smtp_server, tmp_path):
+    readers = 300
+    smtp_server.faults.slow(None, 0.01)
+    issue_id = start_issue(crash_settings, readers)
+    with celery_worker(crash_settings, log=tmp_path / "w.log"):
+        wait_until(lambda: counts(crash_settings, issue_id)["sent"] >= 30, timeout=40)
+        client = redis.Redis.from_url(CRASH_BROKER)
+        client.flushdb()  # every queued batch is gone
+        client.close()
+        time.sleep(3)  # the batch in hand finishes; nothing else is queued any more
+        assert counts(crash_settings, issue_id)["pending"] > 0
+        sweep_until_sent(crash_settings, issue_id)
+    copies = check_ledger(crash_settings, issue_id, readers, smtp_server)
+    assert max(copies.values()) == 1  # nobody killed: no duplicates at all
+
+
+def test_two_workers_and_duplicate_tasks_send_each_reader_once(
+    crash_settings, smtp_server, tmp_path
+):
+    readers = 300
+    issue_id = start_issue(crash_settings, readers)
+    with session_scope(crash_settings.database_url) as session:
+        # A second copy of every batch task, as a sweeper run or a redelivery would queue.
+        from app.db import enqueue
+
+        for batch in range(readers // crash_settings.batch_size):
+            enqueue(session, "digest.send_batch", issue_id, batch)
+    with (
+        celery_worker(crash_settings, log=tmp_path / "a.log", name="a"),
+        celery_worker(crash_settings, log=tmp_path / "b.log", name="b"),
+    ):
+        wait_until(lambda: counts(crash_settings, issue_id)["status"] == "sent", timeout=60)
+        time.sleep(1)  # let the duplicate tasks run too
+    copies = check_ledger(crash_settings, issue_id, readers, smtp_server)
+    assert max(copies.values()) == 1
+    logs = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()
+    assert logs.count("digest.send_batch") >= readers // crash_settings.batch_size
+
+
+def test_sweep_ignores_an_issue_progressing_normally(crash_settings):
+    """Sanity for the stall rule the tests above rely on: a fresh send is left alone."""
+    start_issue(crash_settings, 10)
+    with session_scope(crash_settings.database_url) as session:
+        report = sweep(session, now=clock.now(), settings=crash_settings)
+    assert report["queued"] == 0
+    with session_scope(crash_settings.database_url) as session:
+        later = clock.now() + timedelta(seconds=crash_settings.lease_seconds + 1)
+        assert sweep(session, now=later, settings=crash_settings)["queued"] == 1
