@@ -34,6 +34,9 @@ PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "
 PLACEHOLDER_POSTAL_ADDRESS = "Set DIGEST_POSTAL_ADDRESS to your postal address (required by law)"
 
 
+SERVED_URL_FILE = "served-url"
+
+
 class ConfigurationError(RuntimeError):
     """The settings cannot run the requested mode; the message says what to set."""
 
@@ -87,6 +90,8 @@ class Settings(BaseSettings):
     dkim_selector: str = ""
     dkim_domain: str = ""
     consent_text_version: str = "2026-11-v1"
+    # "text" or "json" (one JSON object per line, for log shippers); see app/logs.py.
+    log_format: str = "text"
 
     _split_secret = field_validator("secret_key", mode="before")(_split_list)
     _split_topics = field_validator("topics", mode="before")(_split_list)
@@ -117,6 +122,12 @@ class Settings(BaseSettings):
 
     @property
     def public_base_url(self) -> str:
+        """DIGEST_BASE_URL; unset, the address `digest serve` recorded in `var/`, so every
+        process of the embedded mode (and `digest send` in another shell) makes the same links."""
+        if "base_url" not in self.model_fields_set:
+            recorded = self.var_dir / SERVED_URL_FILE
+            if recorded.exists():
+                return recorded.read_text().strip().rstrip("/")
         return self.base_url.rstrip("/")
 
     def signing_keys(self) -> list[str]:

@@ -11,7 +11,9 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 CONFIRM = "confirm"
 UNSUBSCRIBE = "unsubscribe"
 CLICK = "click"
-PURPOSES = (CONFIRM, UNSUBSCRIBE, CLICK)
+ADMIN_SESSION = "admin-session"
+CSRF = "csrf"
+PURPOSES = (CONFIRM, UNSUBSCRIBE, CLICK, ADMIN_SESSION, CSRF)
 
 
 class InvalidToken(ValueError):

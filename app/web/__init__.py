@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
@@ -9,10 +11,10 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings, get_settings
 from app.db import engine_for
 from app.tokens import Signer
-from app.web import api, public
+from app.web import admin, api, archive, public
 from app.web.deps import WebContext, make_limiter
 
-STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,5 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(public.router)
+    app.include_router(archive.router)
     app.include_router(api.router)
+    admin.install(app)  # the admin pages and /metrics
     return app

@@ -1,0 +1,206 @@
+"""Admin login sessions: a signed cookie, CSRF tokens bound to it, login and logout routes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app import clock
+from app.accounts import authenticate
+from app.models import AdminUser
+from app.tokens import ADMIN_SESSION, CSRF, InvalidToken
+from app.web.admin.pages import render
+from app.web.deps import RateLimited, WebContext, check_rate, client_ip, context, db_session
+
+SESSION_COOKIE = "digest_admin"
+LOGIN_COOKIE = "digest_admin_login"  # binds the login form's CSRF token before a session exists
+SESSION_SECONDS = 12 * 3600
+LOGIN_FORM_SECONDS = 3600
+
+router = APIRouter()
+
+
+class LoginRequired(Exception):
+    """No valid admin session: the handler redirects (303) to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class CsrfRefused(Exception):
+    """A form came without the CSRF token of this session: 403, nothing changes."""
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    """The logged-in admin and the CSRF token every form of this session carries."""
+
+    admin: AdminUser
+    sid: str
+    csrf_token: str
+
+
+def _fingerprint(password_hash: str) -> str:
+    # A new password changes this, which ends every session made with the old one.
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _secure(ctx: WebContext) -> bool:
+    return ctx.settings.public_base_url.startswith("https://")
+
+
+def _now() -> datetime:
+    return clock.now()
+
+
+def read_session(request: Request, ctx: WebContext, session: Session) -> AdminSession | None:
+    """The admin session of the request's cookie, if it is valid, unexpired and still active."""
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    try:
+        payload = ctx.signer.loads(ADMIN_SESSION, cookie, now=_now(), max_age=SESSION_SECONDS)
+        admin_id, sid, fingerprint = int(payload["a"]), str(payload["s"]), str(payload["h"])
+    except (InvalidToken, KeyError, TypeError, ValueError):
+        return None
+    admin = session.get(AdminUser, admin_id)
+    if admin is None or not admin.is_active:
+        return None
+    if not hmac.compare_digest(fingerprint, _fingerprint(admin.password_hash)):
+        return None
+    return AdminSession(admin, sid, ctx.signer.dumps(CSRF, sid, now=_now()))
+
+
+def current_admin(
+    request: Request, ctx: WebContext = Depends(context), session: Session = db_session
+) -> AdminSession:
+    """Dependency of every admin page: the session, or a redirect to the login page."""
+    found = read_session(request, ctx, session)
+    if found is None:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(path)
+    return found
+
+
+def csrf_valid(ctx: WebContext, sid: str, token: str) -> bool:
+    """Whether `token` was issued for session `sid` within the session's lifetime."""
+    try:
+        bound = ctx.signer.loads(CSRF, token, now=_now(), max_age=SESSION_SECONDS)
+    except InvalidToken:
+        return False
+    return isinstance(bound, str) and hmac.compare_digest(bound, sid)
+
+
+async def admin_form(
+    request: Request,
+    admin: AdminSession = Depends(current_admin),
+    ctx: WebContext = Depends(context),
+) -> AdminSession:
+    """Dependency of every admin POST: a session, and the form's CSRF token bound to it."""
+    form = await request.form()
+    token = form.get("csrf_token")
+    if not isinstance(token, str) or not csrf_valid(ctx, admin.sid, token):
+        raise CsrfRefused()
+    return admin
+
+
+def _safe_next(value: Any) -> str:
+    """Only paths inside /admin, so the login form cannot send anyone to another site."""
+    if isinstance(value, str) and value.startswith("/admin") and "//" not in value:
+        return value
+    return "/admin"
+
+
+def _login_page(
+    request: Request, ctx: WebContext, *, status: int = 200, error: str | None = None,
+    email: str = "", next_path: str = "/admin",
+) -> HTMLResponse:  # fmt: skip
+    nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(18)
+    token = ctx.signer.dumps(CSRF, f"login:{nonce}", now=_now())
+    response = render(
+        request, "admin/login.html", status=status, admin=None, csrf_token=token,
+        error=error, email=email, next_path=next_path,
+    )  # fmt: skip
+    response.set_cookie(
+        LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, httponly=True, samesite="lax",
+        secure=_secure(ctx), path="/admin",
+    )  # fmt: skip
+    return response
+
+
+@router.get("/admin/login", response_class=HTMLResponse)
+def login_form(
+    request: Request, next: str = "/admin", ctx: WebContext = Depends(context),
+    session: Session = db_session,
+) -> Response:  # fmt: skip
+    """The login form (already logged in: straight to the dashboard)."""
+    if read_session(request, ctx, session) is not None:
+        return RedirectResponse(_safe_next(next), 303)
+    return _login_page(request, ctx, next_path=_safe_next(next))
+
+
+@router.post("/admin/login", response_class=HTMLResponse)
+async def login(
+    request: Request, ctx: WebContext = Depends(context), session: Session = db_session
+) -> Response:
+    """Check the password (rate-limited per IP); a good one sets the session cookie."""
+    form = await request.form(max_files=0, max_fields=10)
+    email, password = str(form.get("email") or ""), str(form.get("password") or "")
+    next_path = _safe_next(form.get("next"))
+    try:
+        check_rate(ctx, ctx.settings.login_rate, "admin-login", client_ip(request))
+    except RateLimited as limited:
+        response = _login_page(
+            request, ctx, status=429, email=email[:320], next_path=next_path,
+            error=f"Too many login attempts. Try again in {limited.retry_after} seconds.",
+        )  # fmt: skip
+        response.headers["Retry-After"] = str(limited.retry_after)
+        return response
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    if not nonce or not csrf_valid(ctx, f"login:{nonce}", str(form.get("csrf_token") or "")):
+        return _login_page(
+            request, ctx, status=403, email=email[:320], next_path=next_path,
+            error="The login form expired. Please try again.",
+        )  # fmt: skip
+    admin = await run_in_threadpool(
+        authenticate, session, email=email, password=password, now=_now()
+    )
+    if admin is None:
+        return _login_page(
+            request, ctx, status=401, email=email[:320], next_path=next_path,
+            error="That email and password do not match an admin account.",
+        )  # fmt: skip
+    payload = {
+        "a": admin.id,
+        "s": secrets.token_urlsafe(18),
+        "h": _fingerprint(admin.password_hash),
+    }
+    response = RedirectResponse(next_path, 303)
+    response.set_cookie(
+        SESSION_COOKIE, ctx.signer.dumps(ADMIN_SESSION, payload, now=_now()),
+        max_age=SESSION_SECONDS, httponly=True, samesite="lax", secure=_secure(ctx), path="/",
+    )  # fmt: skip
+    response.delete_cookie(LOGIN_COOKIE, path="/admin")
+    return response
+
+
+@router.post("/admin/logout")
+def logout(request: Request, admin: AdminSession = Depends(admin_form)) -> Response:
+    """End the session in this browser."""
+    response = RedirectResponse("/admin/login", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def login_redirect(next_path: str) -> RedirectResponse:
+    """Where LoginRequired sends the browser."""
+    return RedirectResponse(f"/admin/login?next={quote(_safe_next(next_path), safe='/')}", 303)

@@ -1,0 +1,240 @@
+"""Preview, test copies, the send confirmation, and a send's live progress with its controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app import clock, sending
+from app.digest_mail import MAX_TEST_RECIPIENTS, NothingToSend, preview, send_test
+from app.issues import IssueNotFound, delivery_counts, get_issue
+from app.mailer import DeliveryError, transport_from_settings
+from app.models import Issue, IssueStatus, Subscriber, SubscriberStatus
+from app.subscriptions import InvalidAddress, normalise_email
+from app.web.admin.auth import AdminSession, admin_form, current_admin
+from app.web.admin.pages import problem, render
+from app.web.deps import WebContext, context, db_session
+
+router = APIRouter()
+CONTROLS = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+PROGRESS_STATES = ("sent", "failed", "bounced", "unknown", "skipped", "pending")
+
+
+class _Missing(Exception):
+    pass
+
+
+def _issue(session: Session, issue_id: int) -> Issue:
+    try:
+        return get_issue(session, issue_id=issue_id)
+    except IssueNotFound as error:
+        raise _Missing() from error
+
+
+def _not_found(request: Request, admin: AdminSession, issue_id: int) -> HTMLResponse:
+    return problem(request, admin, "No such issue", f"There is no issue {issue_id}.", status=404,
+                   back=("/admin", "Back to the dashboard"))  # fmt: skip
+
+
+def parse_addresses(text: str) -> tuple[list[str], list[str]]:
+    """(normalised addresses, problems) from a comma/space/newline separated list."""
+    raw = [part for part in text.replace(",", " ").replace(";", " ").split() if part]
+    addresses, problems = [], []
+    for part in raw:
+        try:
+            address = normalise_email(part)
+        except InvalidAddress as error:
+            problems.append(f"{part[:80]}: {error.reason}")
+            continue
+        if address not in addresses:
+            addresses.append(address)
+    if not raw:
+        problems.append("type at least one address")
+    elif len(addresses) > MAX_TEST_RECIPIENTS:
+        problems.append(f"at most {MAX_TEST_RECIPIENTS} addresses per test")
+    return addresses, problems
+
+
+def _preview_page(
+    request: Request, admin: AdminSession, session: Session, ctx: WebContext, issue: Issue,
+    *, status: int = 200, **values: Any,
+) -> HTMLResponse:  # fmt: skip
+    try:
+        html = preview(session, issue, settings=ctx.settings, signer=ctx.signer, fmt="html")
+        text = preview(session, issue, settings=ctx.settings, signer=ctx.signer, fmt="text")
+    except NothingToSend as error:
+        html, text, values["empty"] = "", "", str(error)
+    values.setdefault("addresses", admin.admin.email)
+    return render(request, "admin/preview.html", status=status, admin=admin, issue=issue,
+                  html=html, text=text, **values)  # fmt: skip
+
+
+@router.get("/admin/issues/{issue_id}/preview", response_class=HTMLResponse)
+def preview_page(
+    issue_id: int, request: Request, admin: AdminSession = Depends(current_admin),
+    session: Session = db_session, ctx: WebContext = Depends(context),
+) -> HTMLResponse:  # fmt: skip
+    """The email at 600 px and 375 px, the text part, and a test-send form."""
+    try:
+        issue = _issue(session, issue_id)
+    except _Missing:
+        return _not_found(request, admin, issue_id)
+    return _preview_page(request, admin, session, ctx, issue)
+
+
+@router.post("/admin/issues/{issue_id}/test", response_class=HTMLResponse)
+async def test_send(
+    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    session: Session = db_session, ctx: WebContext = Depends(context),
+) -> Response:  # fmt: skip
+    """Mail a marked test copy to the typed addresses (not counted as a send)."""
+    try:
+        issue = _issue(session, issue_id)
+    except _Missing:
+        return _not_found(request, admin, issue_id)
+    typed = str((await request.form()).get("emails") or "")[:4000]
+    addresses, problems = parse_addresses(typed)
+    if not problems:
+        try:
+            sent = await run_in_threadpool(
+                send_test, session, issue, emails=addresses, settings=ctx.settings,
+                signer=ctx.signer, transport=transport_from_settings(ctx.settings), now=clock.now(),
+            )  # fmt: skip
+            return _preview_page(request, admin, session, ctx, issue, addresses=typed,
+                                 test_sent=sent)  # fmt: skip
+        except (NothingToSend, ValueError, DeliveryError) as error:
+            problems.append(str(error))
+    return _preview_page(request, admin, session, ctx, issue, status=422, addresses=typed,
+                         test_problems=problems)  # fmt: skip
+
+
+def confirmed_readers(session: Session) -> int:
+    """How many readers a send started now would go to."""
+    query = select(func.count()).where(Subscriber.status == SubscriberStatus.CONFIRMED)
+    return session.scalar(query) or 0
+
+
+@router.get("/admin/issues/{issue_id}/send", response_class=HTMLResponse)
+def confirm_send(
+    issue_id: int, request: Request, admin: AdminSession = Depends(current_admin),
+    session: Session = db_session,
+) -> Response:  # fmt: skip
+    """The confirm step: "Send to N confirmed readers?"."""
+    try:
+        issue = _issue(session, issue_id)
+    except _Missing:
+        return _not_found(request, admin, issue_id)
+    if issue.status != IssueStatus.DRAFT:
+        return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
+    return render(request, "admin/send_confirm.html", admin=admin, issue=issue,
+                  readers=confirmed_readers(session))  # fmt: skip
+
+
+@router.post("/admin/issues/{issue_id}/send", response_class=HTMLResponse)
+async def start(
+    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    session: Session = db_session, ctx: WebContext = Depends(context),
+) -> Response:  # fmt: skip
+    """Start the send (a second click does nothing more) and go to the progress page."""
+    if session.get(Issue, issue_id) is None:
+        return _not_found(request, admin, issue_id)
+    try:
+        await run_in_threadpool(
+            sending.start_send, session, issue_id=issue_id, now=clock.now(), settings=ctx.settings
+        )
+    except (sending.SendError, NothingToSend) as error:
+        return problem(request, admin, "The send did not start", str(error), status=409,
+                       back=(f"/admin/issues/{issue_id}", "Back to the issue"))  # fmt: skip
+    return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
+
+
+def progress_json(session: Session, issue: Issue) -> dict[str, Any]:
+    """What the progress bar shows: counts by state, the share done, and whether it is over."""
+    counts = delivery_counts(session, [issue.id])[issue.id]
+    total = counts["total"]
+    done = total - counts["pending"]
+    return {
+        "id": issue.id,
+        "status": issue.status,
+        "pause_reason": issue.pause_reason,
+        "counts": {state: counts.get(state, 0) for state in ("total", *PROGRESS_STATES)},
+        "done": done,
+        "percent": round(100 * done / total, 1) if total else (100.0 if issue.sent_at else 0.0),
+        "finished": issue.status in (IssueStatus.SENT, IssueStatus.CANCELLED),
+    }
+
+
+@router.get("/admin/issues/{issue_id}/progress", response_class=HTMLResponse)
+def progress_page(
+    issue_id: int, request: Request, admin: AdminSession = Depends(current_admin),
+    session: Session = db_session,
+) -> HTMLResponse:  # fmt: skip
+    """The live progress bar (JS polls progress.json; without JS the page refreshes itself)."""
+    try:
+        issue = _issue(session, issue_id)
+    except _Missing:
+        return _not_found(request, admin, issue_id)
+    return render(request, "admin/progress.html", admin=admin, issue=issue,
+                  progress=progress_json(session, issue))  # fmt: skip
+
+
+@router.get("/admin/issues/{issue_id}/progress.json")
+def progress_data(
+    issue_id: int, admin: AdminSession = Depends(current_admin), session: Session = db_session
+) -> JSONResponse:
+    """The progress bar's numbers, polled every second."""
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        return JSONResponse({"detail": f"no issue {issue_id}"}, 404)
+    return JSONResponse(progress_json(session, issue), headers={"Cache-Control": "no-store"})
+
+
+def _control(
+    request: Request, admin: AdminSession, session: Session, issue_id: int, control: str
+) -> Response:
+    if session.get(Issue, issue_id) is None:
+        return _not_found(request, admin, issue_id)
+    try:
+        getattr(sending, control)(session, issue_id=issue_id, now=clock.now())
+    except sending.SendError as error:
+        return problem(
+            request,
+            admin,
+            f"Could not {control}",
+            str(error),
+            status=409,
+            back=(f"/admin/issues/{issue_id}/progress", "Back to the progress"),
+        )
+    return RedirectResponse(f"/admin/issues/{issue_id}/progress?done={CONTROLS[control]}", 303)
+
+
+@router.post("/admin/issues/{issue_id}/pause", response_class=HTMLResponse)
+def pause(
+    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+) -> Response:  # fmt: skip
+    """Pause a running send (batches in flight finish; nothing new starts)."""
+    return _control(request, admin, session, issue_id, "pause")
+
+
+@router.post("/admin/issues/{issue_id}/resume", response_class=HTMLResponse)
+def resume(
+    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+) -> Response:  # fmt: skip
+    """Resume a paused send."""
+    return _control(request, admin, session, issue_id, "resume")
+
+
+@router.post("/admin/issues/{issue_id}/cancel", response_class=HTMLResponse)
+def cancel(
+    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+) -> Response:  # fmt: skip
+    """Cancel a send: readers not yet mailed get nothing."""
+    return _control(request, admin, session, issue_id, "cancel")

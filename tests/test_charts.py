@@ -1,0 +1,44 @@
+"""Subscriber and click series for the history page, and their SVG."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from xml.etree import ElementTree
+
+from app.charts import bar_chart, line_chart, subscriber_series
+from app.models import Subscriber
+from tests.test_issues import NOW
+
+
+def add_reader(db, n: int, confirmed_days_ago: int | None, left_days_ago: int | None) -> None:
+    confirmed = NOW - timedelta(days=confirmed_days_ago) if confirmed_days_ago is not None else None
+    left = NOW - timedelta(days=left_days_ago) if left_days_ago is not None else None
+    db.add(Subscriber(email=f"c{n}@example.org", status="unsubscribed" if left else "confirmed",
+                      source="t", created_at=NOW - timedelta(days=40), updated_at=NOW,
+                      confirmed_at=confirmed, unsubscribed_at=left, confirm_nonce=0))  # fmt: skip
+
+
+def test_subscriber_series_counts_joins_and_leaves_by_day_and_week(db):
+    add_reader(db, 1, 30, None)  # before the window: the starting level
+    add_reader(db, 2, 5, None)
+    add_reader(db, 3, 5, 2)
+    add_reader(db, 4, None, None)  # never confirmed: not a reader
+    db.flush()
+    days = dict(subscriber_series(db, now=NOW, days=10))
+    today = NOW.date()
+    assert days[today - timedelta(days=9)] == 1
+    assert days[today - timedelta(days=5)] == 3
+    assert days[today - timedelta(days=2)] == 2 and days[today] == 2
+    weeks = subscriber_series(db, now=NOW, days=14, by="week")
+    assert all(d.weekday() == 6 or d == today for d, _ in weeks) and weeks[-1] == (today, 2)
+
+
+def test_charts_are_valid_svg_with_escaped_labels():
+    bars = bar_chart([("<b>&", 3), ("W48", 0)], title="Clicks <per> issue")
+    tree = ElementTree.fromstring(bars)  # well-formed: the labels were escaped
+    assert tree.find("{http://www.w3.org/2000/svg}title").text == "Clicks <per> issue"
+    assert len(tree.findall("{http://www.w3.org/2000/svg}rect")) == 2
+    line = line_chart([(date(2026, 11, d), d) for d in range(1, 11)], title="Readers")
+    polyline = ElementTree.fromstring(line).find("{http://www.w3.org/2000/svg}polyline")
+    assert len(polyline.get("points").split()) == 10
+    assert "No data yet" in line_chart([], title="empty")
