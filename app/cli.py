@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from app.config import ConfigurationError, Settings, get_settings
+from app.config import SERVED_URL_FILE, ConfigurationError, Settings, get_settings
 
 
 def _settings(production: bool = False) -> Settings:
@@ -58,13 +58,11 @@ def serve(host: str, port: int, demo: bool) -> None:
     from app.migrate import upgrade
 
     settings = _settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     if "base_url" not in settings.model_fields_set:
         # Links in mail must reach this server: follow --host/--port unless told otherwise.
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        os.environ["DIGEST_BASE_URL"] = f"http://{shown_host}:{port}"
-        get_settings.cache_clear()
-        settings = get_settings()
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+        (settings.var_dir / SERVED_URL_FILE).write_text(f"http://{shown_host}:{port}\n")
     settings.signing_keys()  # create the embedded secret before the children read it
     upgrade(settings.sqlalchemy_url)
     if demo:
@@ -204,8 +202,16 @@ def ingest(source: str) -> None:
             result = ingest_source(source, session=session, settings=settings, now=clock.now())
     except IngestError as error:
         raise click.ClickException(str(error)) from error
-    counts = ", ".join(f"{key} {value}" for key, value in result.items() if key != "source")
+    counts = ", ".join(
+        f"{key} {_flat(value)}" for key, value in result.items() if key not in ("source", "kind")
+    )
     click.echo(f"{result.get('source', source)}: {counts}")
+
+
+def _flat(value: object) -> str:
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items()) + ")"
+    return str(value)
 
 
 @main.command()
@@ -228,6 +234,43 @@ def rank(week: str | None) -> None:
         ranking, posts = rank_week(session, week=week, now=now, settings=settings)
         click.echo(format_ranking_table(ranking, posts), nl=False)
         session.rollback()  # ranking is read-only: make sure nothing is written
+
+
+@main.command()
+@click.argument("issue_id", type=int)
+@click.option("--timeout", type=float, default=None, help="Stop watching after this many seconds.")
+def send(issue_id: int, timeout: float | None) -> None:
+    """Send an issue (or watch a running send) with a progress bar; the workers deliver."""
+    from app.sending import SendError
+    from app.sending.console import send_with_progress
+
+    settings = _settings()
+    try:
+        send_with_progress(issue_id, settings=settings, timeout=timeout)
+    except SendError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@main.group()
+def admin() -> None:
+    """Admin accounts for the web UI."""
+
+
+@admin.command("create")
+@click.argument("email")
+def admin_create(email: str) -> None:
+    """Create an admin (or reset their password): asked at a prompt, or read from stdin."""
+    from app.accounts import AccountError, create_admin_command
+
+    _settings()
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        click.echo(create_admin_command(email, password))
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
 
 
 @main.group()

@@ -1,0 +1,58 @@
+"""Sample posts and readers for `digest serve --demo`, shifted so the newest week just ended."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from pathlib import Path
+
+from app import clock
+from app.accounts import ensure_demo_admin
+from app.config import Settings
+from app.db import session_scope
+from app.issues import draft_issue
+from app.posts import upsert_posts, validate_posts
+from app.ranking import last_complete_week, week_window
+from app.subscriptions import import_subscribers
+
+DEMO_DIR = Path(__file__).parent
+NEWEST_DEMO_WEEK = "2026-W48"  # the newest week in posts.json
+
+
+def demo_posts(now: datetime) -> list[dict]:
+    """The demo posts, moved by whole weeks so their newest week is the last complete one."""
+    shift = week_window(last_complete_week(now))[0] - week_window(NEWEST_DEMO_WEEK)[0]
+    posts = json.loads((DEMO_DIR / "posts.json").read_text(encoding="utf-8"))
+    for post in posts:
+        published = datetime.fromisoformat(post["published_at"]) + shift
+        post["published_at"] = published.isoformat()
+    return posts
+
+
+def demo_readers() -> list[tuple[int, str, str | None]]:
+    with (DEMO_DIR / "subscribers.csv").open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return [(number, row["email"], row.get("name")) for number, row in enumerate(reader, 2)]
+
+
+def load_demo(settings: Settings) -> list[str]:
+    """Load the demo (idempotent: posts upsert by URL, readers are imported once) and draft the
+    issue of the last complete week. Returns lines to print for the newcomer."""
+    now = clock.now()
+    week = last_complete_week(now)
+    with session_scope(settings.sqlalchemy_url) as session:
+        posts = upsert_posts(session, validate_posts(demo_posts(now)), now=now)
+        readers = import_subscribers(
+            session, rows=demo_readers(), consent_source="demo-data", now=now
+        )
+        issue = draft_issue(session, week=week, now=now, settings=settings)
+        lines = [
+            f"demo: {posts['created']} posts added, {posts['updated']} refreshed; "
+            f"{readers.created} demo readers added",
+            f"demo: draft issue #{issue.id} for {week} with {len(issue.items)} posts "
+            f"(see `digest rank --week {week}`)",
+        ]
+        email, password = ensure_demo_admin(session, now=now, var_dir=settings.var_dir)
+        lines.append(f"demo admin login: {email} / {password}")
+    return lines
