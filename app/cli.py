@@ -144,10 +144,13 @@ def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
 def _run_api(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
+    from app.logs import configure_logging
     from app.web import create_app
 
+    configure_logging(settings.log_format)
     uvicorn.run(
         create_app(settings),
+        log_config=None,  # uvicorn's records go through our handler (text or JSON)
         host=host,
         port=port,
         log_level="info",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import setup_logging
 
 from app.config import Settings, get_settings
 
@@ -55,6 +58,14 @@ def make_celery(settings: Settings) -> Celery:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         app.conf.broker_transport_options = {}
     return app
+
+
+@setup_logging.connect
+def _use_our_logging(loglevel: Any = "INFO", **_: Any) -> None:
+    """Workers and beat log like the API: text, or JSON with DIGEST_LOG_FORMAT=json."""
+    from app.logs import configure_logging
+
+    configure_logging(get_settings().log_format, loglevel or "INFO")
 
 
 celery_app = make_celery(get_settings())

@@ -1,0 +1,101 @@
+"""The `digest` command: every command's bad arguments get a clear error and change nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import main
+from app.config import get_settings
+
+DEMO_POSTS = Path(__file__).parent.parent / "app" / "demo" / "posts.json"
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Invoke `digest` in an empty folder with embedded defaults."""
+    for name in list(__import__("os").environ):
+        if name.startswith("DIGEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGEST_VAR_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        get_settings.cache_clear()
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    invoke("migrate")
+    yield invoke
+    get_settings.cache_clear()
+
+
+def test_ingest_rank_and_their_bad_arguments(run, tmp_path):
+    assert "created 104" in run("ingest", str(DEMO_POSTS)).output
+    again = run("ingest", str(DEMO_POSTS))
+    assert "created 0" in again.output and "unchanged 104" in again.output
+
+    missing = run("ingest", str(tmp_path / "nope.json"))
+    assert missing.exit_code == 1 and "no such file" in missing.output
+    (tmp_path / "broken.json").write_text("[{")
+    broken = run("ingest", str(tmp_path / "broken.json"))
+    assert broken.exit_code == 1 and "not valid JSON" in broken.output
+    (tmp_path / "bad.json").write_text(json.dumps([{"url": "javascript:alert(1)", "title": "x"}]))
+    bad = run("ingest", str(tmp_path / "bad.json"))
+    assert bad.exit_code == 1 and "nothing was stored" in bad.output
+
+    table = run("rank", "--week", "2026-W47")
+    assert table.exit_code == 0
+    assert "2026-W47: 10 posts listed" in table.output and "off-topic" in table.output
+    for week in ("2026-W54", "banana", "2026-W00"):
+        refused = run("rank", "--week", week)
+        assert refused.exit_code == 2 and "Invalid value for --week" in refused.output
+
+
+def test_subscriber_import_export_and_bad_files(run, tmp_path):
+    (tmp_path / "in.csv").write_text("email,name\nok@example.org,Ok\nnot-an-address,Bad\n")
+    imported = run("subscribers", "import", str(tmp_path / "in.csv"), "--consent-source", "fair")
+    assert "created 1" in imported.output and "line 3" in imported.output
+    exported = run("subscribers", "export")
+    assert exported.output.splitlines()[1].startswith("ok@example.org,Ok,confirmed,import:fair")
+
+    (tmp_path / "nohead.csv").write_text("ok2@example.org\n")
+    no_header = run("subscribers", "import", str(tmp_path / "nohead.csv"), "--consent-source", "x")
+    assert no_header.exit_code == 1 and "'email' column" in no_header.output
+    (tmp_path / "latin1.csv").write_bytes("email,name\nj@example.org,J\xfcrgen\n".encode("latin-1"))
+    latin = run("subscribers", "import", str(tmp_path / "latin1.csv"), "--consent-source", "x")
+    assert latin.exit_code == 1 and "not UTF-8" in latin.output
+    no_source = run("subscribers", "import", str(tmp_path / "in.csv"))
+    assert no_source.exit_code == 2 and "--consent-source" in no_source.output
+    assert run("subscribers", "export", "--status", "weird").exit_code == 2
+
+
+def test_send_unknown_issue_and_admin_create(run):
+    unknown = run("send", "999")
+    assert unknown.exit_code == 1 and "999" in unknown.output
+    assert run("send", "one").exit_code == 2
+    short = run("admin", "create", "ed@example.org", input="short\n")
+    assert short.exit_code == 1 and "password" in short.output.lower()
+    created = run("admin", "create", "ed@example.org", input="a-long-enough-password\n")
+    assert created.exit_code == 0, created.output
+    bad_email = run("admin", "create", "not-an-email", input="a-long-enough-password\n")
+    assert bad_email.exit_code == 1
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "beat"])
+@pytest.mark.parametrize("secret", [None, "change-me", "short"])
+def test_production_processes_refuse_unsafe_secrets(run, monkeypatch, command, secret):
+    if secret is not None:
+        monkeypatch.setenv("DIGEST_SECRET_KEY", secret)
+    refused = run(command)
+    assert refused.exit_code == 1
+    assert "Refusing to start in production mode" in refused.output
+    assert "DIGEST_SECRET_KEY" in refused.output
+
+
+def test_serve_rejects_a_bad_port(run):
+    assert run("serve", "--port", "70000").exit_code == 2
