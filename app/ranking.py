@@ -8,12 +8,18 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import NamedTuple
 
-from rapidfuzz import fuzz, process
-from rapidfuzz.utils import default_process
+from app.stories import StoryTitle, same_story, story_matches, story_title  # noqa: F401
+from app.weeks import (  # noqa: F401 - re-exported: the week calendar is part of ranking's API
+    format_week,
+    last_complete_week,
+    parse_week,
+    require_aware,
+    week_of,
+    week_window,
+)
 
 # Shares and comments cost a reader more effort than a like, so they say more about value.
 ENGAGEMENT_WEIGHTS = {"likes": 1.0, "comments": 2.0, "shares": 3.0}
@@ -35,36 +41,6 @@ REACH_EXPONENT = 0.75
 CLAIM_IQRS = 3.0
 # No usable quartiles (too few well-observed posts, or most alike): spread = the pooled rate.
 FALLBACK_SPREAD = 1.0
-# Sorted-token similarity (0-100) at or above which two titles may be the same story; below 90
-# only because _distinct_stories() vetoes titles that swap a number, a subject or a name.
-DUPLICATE_SIMILARITY = 85.0
-
-_WEEK_RE = re.compile(r"^\s*(\d{4})-[Ww](\d{2})\s*$")
-_WORD_RE = re.compile(r"[^\W_]+")
-# Words naming what a story is about, by kind: titles that swap one kind for another (solar for
-# wind, rise for fall) are two stories however alike the rest reads.
-_SUBJECTS = {
-    word: kind
-    for kind, words in {
-        "solar": "solar photovoltaic pv", "wind": "wind", "offshore": "offshore",
-        "onshore": "onshore", "hydrogen": "hydrogen", "nuclear": "nuclear", "coal": "coal",
-        "gas": "gas lng", "oil": "oil crude petrol diesel", "hydro": "hydro hydropower",
-        "geothermal": "geothermal", "bio": "biomass biogas biofuel biofuels",
-        "battery": "battery batteries", "lithium": "lithium", "sodium": "sodium",
-        "up": "rise rises rose rising jump jumps jumped climb climbs climbed soar soars surge "
-        "surges gain gains high higher highest increase increases rebound rebounds",
-        "down": "fall falls fell falling drop drops dropped slide slides slump slumps sink sinks "
-        "decline declines low lower lowest decrease decreases plunge plunges",
-    }.items()
-    for word in words.split()
-}  # fmt: skip
-# Capitalised words that open a headline rather than name anyone.
-_OPENERS = frozenset({
-    "a", "an", "the", "how", "why", "what", "when", "where", "who", "which", "this", "these",
-    "those", "inside", "after", "before", "as", "in", "on", "at", "for", "with", "from", "is",
-    "are", "will", "can", "no", "new", "breaking", "analysis", "opinion", "exclusive", "update",
-    "explainer", "factcheck", "guest", "post", "watch", "live", "and", "or", "of", "to", "by",
-})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +60,7 @@ class Candidate:
     comments: int
 
     def __post_init__(self) -> None:
-        _require_aware(self.published_at, f"post {self.id} published_at")
+        require_aware(self.published_at, f"post {self.id} published_at")
         for name in ("views", "likes", "shares", "comments"):
             if getattr(self, name) < 0:
                 raise ValueError(f"post {self.id}: {name} cannot be negative")
@@ -160,47 +136,6 @@ class Ranking:
     items: list[RankedItem]
     excluded: list[Excluded] = field(default_factory=list)
     note: str | None = None
-
-
-def _require_aware(moment: datetime, what: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got naive {moment.isoformat()}")
-
-
-def parse_week(text: str) -> tuple[int, int]:
-    """Parse an ISO week like "2026-W48" into (2026, 48); ValueError says what is wrong."""
-    match = _WEEK_RE.match(text) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"week must look like 2026-W48, got {text!r}")
-    year, week = int(match[1]), int(match[2])
-    weeks_in_year = date(year, 12, 28).isocalendar().week
-    if not 1 <= week <= weeks_in_year:
-        raise ValueError(f"{year} has ISO weeks 01..{weeks_in_year}, got W{week:02d}")
-    return year, week
-
-
-def format_week(year: int, week: int) -> str:
-    """Format (2026, 48) as "2026-W48"."""
-    return f"{year:04d}-W{week:02d}"
-
-
-def week_window(week: str) -> tuple[datetime, datetime]:
-    """Monday 00:00 UTC of the week (inclusive) to Monday 00:00 UTC of the next (exclusive)."""
-    year, number = parse_week(week)
-    start = datetime.combine(date.fromisocalendar(year, number, 1), datetime.min.time(), UTC)
-    return start, start + timedelta(days=7)
-
-
-def week_of(moment: datetime) -> str:
-    """The ISO week (UTC) containing an aware moment."""
-    _require_aware(moment, "moment")
-    iso = moment.astimezone(UTC).isocalendar()
-    return format_week(iso.year, iso.week)
-
-
-def last_complete_week(now: datetime) -> str:
-    """The ISO week that ended most recently before `now` (the week before now's week)."""
-    return week_of(now - timedelta(days=7))
 
 
 @lru_cache(maxsize=32)
@@ -336,74 +271,6 @@ def _summary(reasons: dict, prior: Prior, pinned: bool, duplicates: int) -> str:
     return "; ".join(parts)
 
 
-class StoryTitle(NamedTuple):
-    """A title as duplicate detection sees it: the text, and its words sorted for fuzzy matching."""
-
-    text: str
-    key: str
-
-
-def story_title(title: str, source: str = "") -> StoryTitle:
-    """The title without a trailing " - Source", plus its normalised, sorted words."""
-    # Feeds often append " - Source" or " | Source"; it says nothing about the story.
-    for sep in (" - ", " | ", " — ", " – "):
-        head, _, tail = title.rpartition(sep)
-        if head and source and tail.strip().casefold() == source.strip().casefold():
-            title = head
-            break
-    return StoryTitle(title, " ".join(sorted(default_process(title).split())))
-
-
-@lru_cache(maxsize=65536)
-def _story_markers(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    # Its words, and the markers two headlines of one story share: numbers, subjects (by kind),
-    # directions and names (capitalised words, unless the title capitalises every word).
-    words = _WORD_RE.findall(text)
-    lowered = frozenset(w.casefold() for w in words)
-    longer = [w for w in words[1:] if len(w) > 3 and w.isalpha()]
-    title_case = bool(longer) and sum(w[0].isupper() for w in longer) > 0.6 * len(longer)
-    markers = set()
-    for position, word in enumerate(words):
-        folded = word.casefold()
-        if folded in _SUBJECTS:
-            markers.add(_SUBJECTS[folded])
-        elif any(ch.isdigit() for ch in word) or (
-            len(word) > 1
-            and word[0].isupper()
-            and folded not in _OPENERS
-            and (not title_case or position == 0 or word.isupper())
-        ):
-            markers.add(folded)
-    return lowered, frozenset(markers)
-
-
-def _distinct_stories(first: str, second: str) -> bool:
-    # Each side names something the other lacks (solar vs wind, 9GW vs 5GW, rise vs fall, Spain
-    # vs Chile): the same frame about another subject. A one-sided extra ("Brazil: ...") is fine.
-    words_a, markers_a = _story_markers(first)
-    words_b, markers_b = _story_markers(second)
-    return bool(markers_a - markers_b - words_b) and bool(markers_b - markers_a - words_a)
-
-
-def same_story(first: str, second: str) -> bool:
-    """Whether two titles tell one story: sorted words nearly alike and no swapped marker."""
-    a, b = story_title(first), story_title(second)
-    similar = fuzz.ratio(a.key, b.key, score_cutoff=DUPLICATE_SIMILARITY) > 0
-    return bool(a.key) and similar and not _distinct_stories(a.text, b.text)
-
-
-def _story_matches(
-    title: StoryTitle, pool: list[StoryTitle], keys: list[str]
-) -> list[tuple[float, int]]:
-    """(similarity, index) of each pool title (`keys`: their keys) telling `title`'s story."""
-    if not title.key:
-        return []
-    hits = process.extract(
-        title.key, keys, scorer=fuzz.ratio, score_cutoff=DUPLICATE_SIMILARITY, limit=None
-    )
-    return [(sim, i) for _, sim, i in hits if not _distinct_stories(title.text, pool[i].text)]
-
-
 def _ineligibility(c: Candidate, start: datetime, end: datetime, rules: Rules) -> str | None:
     if c.id in rules.drops:
         return "dropped"
@@ -428,7 +295,7 @@ def _select(
     for c in ordered:
         if len(selected) >= rules.size:
             break
-        if _story_matches(titles[c.id], chosen, chosen_keys):
+        if story_matches(titles[c.id], chosen, chosen_keys):
             continue  # same story as a listed post; phase two records it under the best match
         key = c.source.strip().casefold()
         if per_source[key] >= rules.max_per_source:
@@ -449,7 +316,7 @@ def _attach_duplicates(
     keys = [t.key for t in pool]
     best: dict[int, tuple[float, int]] = {}
     for position, winner in enumerate(selected):
-        for similarity, index in _story_matches(titles[winner.id], pool, keys):
+        for similarity, index in story_matches(titles[winner.id], pool, keys):
             if index not in best or similarity > best[index][0]:
                 best[index] = (similarity, position)
     return {rest[i].id: selected[pos].id for i, (_, pos) in best.items()}
@@ -500,7 +367,7 @@ def _note(week: str, listed: int, rules: Rules, excluded: list[Excluded], total:
 
 def rank(candidates: Iterable[Candidate], *, week: str, now: datetime, rules: Rules) -> Ranking:
     """Rank a week's posts by SPEC §7: deterministic, every item with its score and reasons."""
-    _require_aware(now, "now")
+    require_aware(now, "now")
     start, end = week_window(week)
     pins = set(rules.pins)
     pool: dict[int, Candidate] = {}
