@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, caching_resolver, validate_email
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db import enqueue
@@ -82,16 +84,32 @@ def _record(
 ) -> None:
     session.add(
         ConsentEvent(
-            subscriber_id=subscriber.id,
-            email=subscriber.email,
-            kind=kind,
-            at=now,
-            ip=(requester.ip or None) and requester.ip[:64],
-            user_agent=(requester.user_agent or None) and requester.user_agent[:400],
-            channel=requester.channel[:100],
-            consent_text_version=consent_text_version,
+            **_consent_row(
+                subscriber.id, subscriber.email, kind, requester, now, consent_text_version
+            )
         )
     )
+
+
+def _consent_row(
+    subscriber_id: int,
+    email: str,
+    kind: str,
+    requester: Requester,
+    now: datetime,
+    consent_text_version: str | None,
+) -> dict[str, Any]:
+    """The columns of one consent record, bounded to what the table holds."""
+    return {
+        "subscriber_id": subscriber_id,
+        "email": email,
+        "kind": kind,
+        "at": now,
+        "ip": (requester.ip or None) and requester.ip[:64],
+        "user_agent": (requester.user_agent or None) and requester.user_agent[:400],
+        "channel": requester.channel[:100],
+        "consent_text_version": consent_text_version,
+    }
 
 
 def request_subscription(
@@ -123,9 +141,21 @@ def request_subscription(
         )
         session.add(subscriber)
         session.flush()
-    elif subscriber.status in (SubscriberStatus.CONFIRMED, *SUPPRESSED):
+    elif not _restart(subscriber, name=name, now=now, resend_after=resend_after):
         return subscriber
-    elif subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+    _record(session, subscriber, "subscribe-request", requester, now, consent_text_version)
+    subscriber.confirmation_sent_at = now
+    enqueue(session, "digest.send_confirmation", subscriber.id)
+    return subscriber
+
+
+def _restart(
+    subscriber: Subscriber, *, name: str | None, now: datetime, resend_after: timedelta
+) -> bool:
+    """Apply a repeated request to a known reader; True when a confirmation is due."""
+    if subscriber.status in (SubscriberStatus.CONFIRMED, *SUPPRESSED):
+        return False
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
         subscriber.status = SubscriberStatus.PENDING
         subscriber.confirmation_sent_at = None
         subscriber.updated_at = now
@@ -133,13 +163,96 @@ def request_subscription(
         subscriber.confirmation_sent_at is not None
         and now - subscriber.confirmation_sent_at < resend_after
     ):
-        return subscriber
+        return False
     if name and not subscriber.name:
         subscriber.name = clean_name(name)
-    _record(session, subscriber, "subscribe-request", requester, now, consent_text_version)
-    subscriber.confirmation_sent_at = now
-    enqueue(session, "digest.send_confirmation", subscriber.id)
-    return subscriber
+    return True
+
+
+@dataclass(frozen=True)
+class SubscriptionRequest:
+    """One reader's request to subscribe: a normalised address, a name, who asked."""
+
+    email: str
+    name: str | None
+    requester: Requester
+
+
+def request_subscriptions(
+    session: Session,
+    *,
+    requests: Sequence[SubscriptionRequest],
+    now: datetime,
+    consent_text_version: str,
+    resend_after: timedelta = timedelta(minutes=10),
+) -> list[int]:
+    """`request_subscription` for many addresses in a few statements; the ids due a confirmation.
+
+    The rules are the same, applied in order, so a second request for an address in the same
+    batch finds it just handled and sends nothing. One `digest.send_confirmations` is queued.
+    """
+    first: dict[str, SubscriptionRequest] = {}
+    for request in requests:
+        first.setdefault(request.email, request)
+    known = session.scalars(select(Subscriber).where(Subscriber.email.in_(list(first))))
+    due: list[tuple[int, str, Requester]] = []
+    for subscriber in known:
+        request = first.pop(subscriber.email)
+        if _restart(subscriber, name=request.name, now=now, resend_after=resend_after):
+            subscriber.confirmation_sent_at = now
+            due.append((subscriber.id, subscriber.email, request.requester))
+    due += _insert_new(session, list(first.values()), now=now)
+    if not due:
+        return []
+    session.execute(
+        insert(ConsentEvent),
+        [
+            _consent_row(
+                subscriber_id, email, "subscribe-request", requester, now, consent_text_version
+            )
+            for subscriber_id, email, requester in due
+        ],
+    )
+    ids = [subscriber_id for subscriber_id, _email, _requester in due]
+    enqueue(session, "digest.send_confirmations", ids)
+    return ids
+
+
+def _insert_new(
+    session: Session, requests: list[SubscriptionRequest], *, now: datetime
+) -> list[tuple[int, str, Requester]]:
+    """Insert new pending readers in one statement; (id, email, requester) of those inserted.
+
+    An address another process inserted since our select is skipped (ON CONFLICT DO NOTHING):
+    that process's request already sent its confirmation, so ours is a repeat within the window.
+    """
+    if not requests:
+        return []
+    dialect = session.get_bind().dialect.name
+    dialect_insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}.get(dialect)
+    if dialect_insert is None:
+        raise RuntimeError(f"bulk subscribe supports PostgreSQL and SQLite, not {dialect}")
+    statement = (
+        dialect_insert(Subscriber)
+        .on_conflict_do_nothing(index_elements=[Subscriber.email])
+        .returning(Subscriber.id, Subscriber.email)
+    )
+    rows = [
+        {
+            "email": request.email,
+            "name": clean_name(request.name),
+            "status": SubscriberStatus.PENDING,
+            "source": request.requester.channel[:100],
+            "created_at": now,
+            "updated_at": now,
+            "confirmation_sent_at": now,
+            "confirm_nonce": 0,
+        }
+        for request in requests
+    ]
+    by_email = {request.email: request for request in requests}
+    inserted = session.execute(statement, rows).all()
+    return [(row.id, row.email, by_email[row.email].requester) for row in inserted]
 
 
 def confirm_token(signer: Signer, subscriber: Subscriber, *, now: datetime) -> str:

@@ -40,7 +40,7 @@ def test_form_subscribe_stores_pending_reader_and_queues_confirmation(client, db
     assert "Check your inbox" in response.text
     reader = db.scalar(select(Subscriber))
     assert (reader.email, reader.status, reader.name) == ("ada@example.org", "pending", "Ada")
-    assert published == [("digest.send_confirmation", (reader.id,))]
+    assert published == [("digest.send_confirmations", ([reader.id],))]
     event = db.scalar(select(ConsentEvent))
     assert (event.kind, event.channel, event.email) == ("subscribe-request", "form", reader.email)
     assert event.ip and event.consent_text_version
@@ -223,7 +223,7 @@ def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(client, db, se
     db.refresh(reader)
     assert reader.status == "pending"
     assert client.get(f"/confirm/{old_link}").status_code == 400
-    assert [n for n, _ in published].count("digest.send_confirmation") == 2
+    assert [n for n, _ in published].count("digest.send_confirmations") == 2
 
 
 def test_healthz_checks_database_and_broker(client):

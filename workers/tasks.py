@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 
 from celery import Task
 
 from app import clock
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import session_scope
 from app.mailer import (
     DeliveryError,
     HardBounce,
     PermanentFailure,
     TemporaryFailure,
+    Transport,
     TransportUnavailable,
     transport_from_settings,
 )
@@ -45,11 +47,7 @@ def _send_transactional(task: Task, send: Callable[..., bool], subscriber_id: in
             return False
         raise task.retry(exc=error, countdown=delays[attempt], max_retries=len(delays)) from error
     except HardBounce as error:
-        with session_scope() as session:
-            subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is not None:
-                suppress(session, subscriber=subscriber, kind="bounced", now=clock.now())
-        log.warning("hard bounce for reader %s: %s", subscriber_id, error)
+        _suppress_bounced(subscriber_id, error)
         return False
     except (PermanentFailure, DeliveryError) as error:
         log.error("%s failed for reader %s: %s", task.name, subscriber_id, error)
@@ -60,6 +58,66 @@ def _send_transactional(task: Task, send: Callable[..., bool], subscriber_id: in
 def send_confirmation_task(self: Task, subscriber_id: int) -> bool:
     """Mail the double opt-in link."""
     return _send_transactional(self, send_confirmation, subscriber_id)
+
+
+def _suppress_bounced(subscriber_id: int, error: HardBounce) -> None:
+    with session_scope() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is not None:
+            suppress(session, subscriber=subscriber, kind="bounced", now=clock.now())
+    log.warning("hard bounce for reader %s: %s", subscriber_id, error)
+
+
+@celery_app.task(name="digest.send_confirmations", bind=True)
+def send_confirmations_task(self: Task, subscriber_ids: list[int]) -> dict[str, int]:
+    """Mail the double opt-in links of one subscribe batch over one SMTP connection."""
+    settings = get_settings()
+    outcomes: Counter[str] = Counter()
+    pending, retry = list(subscriber_ids), []
+    try:
+        with transport_from_settings(settings) as transport:
+            while pending:
+                outcome = _confirm_one(pending[0], settings, transport)
+                subscriber_id = pending.pop(0)
+                outcomes[outcome] += 1
+                if outcome == "retry":
+                    retry.append(subscriber_id)
+    except TransportUnavailable as error:
+        # The connection is gone: nobody left was tried, so all of them wait for the retry.
+        log.warning("SMTP unavailable with %d confirmation(s) to send: %s", len(pending), error)
+        outcomes["retry"] += len(pending)
+        retry += pending
+    if retry:
+        attempt, delays = self.request.retries, settings.retry_delays
+        if attempt < len(delays):
+            raise self.retry(args=(retry,), countdown=delays[attempt], max_retries=len(delays))
+        log.error("giving up on confirmations for readers %s", retry)
+    return dict(outcomes)
+
+
+def _confirm_one(subscriber_id: int, settings: Settings, transport: Transport) -> str:
+    """Send one reader's confirmation; its outcome. Only TransportUnavailable escapes."""
+    try:
+        with session_scope() as session:
+            sent = send_confirmation(
+                session,
+                subscriber_id=subscriber_id,
+                settings=settings,
+                transport=transport,
+                now=clock.now(),
+            )
+        return "sent" if sent else "skipped"
+    except TransportUnavailable:
+        raise
+    except TemporaryFailure as error:
+        log.info("confirmation for reader %s deferred: %s", subscriber_id, error)
+        return "retry"
+    except HardBounce as error:
+        _suppress_bounced(subscriber_id, error)
+        return "bounced"
+    except DeliveryError as error:  # permanent, or unknown after DATA: never send twice
+        log.error("confirmation for reader %s failed: %s", subscriber_id, error)
+        return "failed"
 
 
 @celery_app.task(name="digest.send_welcome", bind=True)

@@ -1,0 +1,210 @@
+"""Group commit for /subscribe: concurrent requests, duplicates, failing batches, batched mail."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.config import Settings
+from app.db import make_engine
+from app.migrate import upgrade
+from app.models import ConsentEvent, Subscriber
+from app.subscribe_batcher import SubscribeBatcher, SubscribeFailed
+from app.subscriptions import Requester, SubscriptionRequest, request_subscriptions
+
+
+def _post_all(app, bodies: list[dict]) -> list[httpx.Response]:
+    """POST every body to /subscribe at once, through the ASGI app on one event loop."""
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await asyncio.gather(*(client.post("/subscribe", json=b) for b in bodies))
+
+    return asyncio.run(run())
+
+
+def _confirmation_ids(published) -> list[int]:
+    assert {name for name, _ in published} <= {"digest.send_confirmations"}
+    return [subscriber_id for _, (ids,) in published for subscriber_id in ids]
+
+
+def test_concurrent_subscribes_are_each_stored_once_in_few_transactions(app, db, published):
+    addresses = [f"reader{i}@example.org" for i in range(40)]
+    responses = _post_all(app, [{"email": address} for address in addresses])
+    assert [(r.status_code, r.json()) for r in responses] == [
+        (202, {"status": "check-your-inbox"})
+    ] * 40
+    stored = dict(db.execute(select(Subscriber.email, Subscriber.id)).all())
+    assert sorted(stored) == sorted(addresses)
+    events = db.execute(select(ConsentEvent.subscriber_id, ConsentEvent.kind)).all()
+    assert Counter(events) == Counter((i, "subscribe-request") for i in stored.values())
+    ids = _confirmation_ids(published)
+    assert sorted(ids) == sorted(stored.values())  # every new reader once, nobody twice
+    assert len(published) < 40  # grouped: fewer transactions and tasks than requests
+
+
+def test_same_address_at_once_gives_one_reader_and_one_confirmation(app, db, published):
+    bodies = [{"email": "Zed@Example.org"}, {"email": "zed@example.org"}] * 3
+    responses = _post_all(app, bodies)
+    assert {r.status_code for r in responses} == {202}
+    assert db.scalar(select(func.count()).select_from(Subscriber)) == 1
+    assert db.scalar(select(func.count()).select_from(ConsentEvent)) == 1
+    assert len(_confirmation_ids(published)) == 1
+
+
+def test_a_failing_batch_answers_503_and_stores_nothing(app, db, connection, published):
+    # A real refusal half-way: the subscribers insert works, the consent insert cannot.
+    connection.execute(text("ALTER TABLE consent_events RENAME TO consent_events_away"))
+    try:
+        responses = _post_all(app, [{"email": f"lost{i}@example.org"} for i in range(5)])
+    finally:
+        connection.execute(text("ALTER TABLE consent_events_away RENAME TO consent_events"))
+    assert [r.status_code for r in responses] == [503] * 5
+    assert all("try again" in r.json()["detail"].lower() for r in responses)
+    assert db.scalar(select(func.count()).select_from(Subscriber)) == 0
+    assert published == []
+    # The batcher recovers: the next request is stored as usual.
+    again = _post_all(app, [{"email": "lost0@example.org"}])
+    assert again[0].status_code == 202
+    assert db.scalar(select(Subscriber.email)) == "lost0@example.org"
+
+
+def test_bulk_rules_match_the_single_request_rules(db, published, frozen_clock):
+    now = frozen_clock.now
+    states = {
+        "recent@example.org": ("pending", now - timedelta(minutes=3)),
+        "stale@example.org": ("pending", now - timedelta(minutes=11)),
+        "left@example.org": ("unsubscribed", now - timedelta(days=3)),
+        "happy@example.org": ("confirmed", now - timedelta(days=3)),
+        "bounced@example.org": ("bounced", now - timedelta(days=3)),
+    }
+    for email, (status, sent_at) in states.items():
+        db.add(
+            Subscriber(email=email, status=status, source="form", created_at=sent_at,
+                       updated_at=sent_at, confirmation_sent_at=sent_at, confirm_nonce=0)
+        )  # fmt: skip
+    db.flush()
+    who = Requester(ip="192.0.2.7", user_agent="test", channel="api")
+    emails = [*states, "new@example.org", "new@example.org", "stale@example.org"]
+    ids = request_subscriptions(
+        db,
+        requests=[SubscriptionRequest(email, "Name", who) for email in emails],
+        now=now,
+        consent_text_version="v-test",
+        resend_after=timedelta(minutes=10),
+    )
+    db.commit()
+    by_email = {s.email: s for s in db.scalars(select(Subscriber))}
+    due = {"stale@example.org", "left@example.org", "new@example.org"}
+    assert sorted(ids) == sorted(by_email[email].id for email in due)
+    assert published == [("digest.send_confirmations", (ids,))]
+    assert {email: s.status for email, s in by_email.items() if email in due} == dict.fromkeys(
+        due, "pending"
+    )
+    assert all(by_email[email].confirmation_sent_at == now for email in due)
+    events = db.execute(select(ConsentEvent.email, ConsentEvent.ip, ConsentEvent.channel)).all()
+    assert sorted(events) == sorted((email, "192.0.2.7", "api") for email in due)
+
+
+# --- the batcher on its own: grouping without linger ---
+
+
+def _request(number: int) -> SubscriptionRequest:
+    return SubscriptionRequest(f"r{number}@example.org", None, Requester())
+
+
+def test_a_lone_request_is_stored_at_once_and_later_ones_are_grouped():
+    batches: list[list[str]] = []
+    release = threading.Event()
+
+    def store(requests) -> None:
+        batches.append([r.email for r in requests])
+        if len(batches) == 1:
+            release.wait(5)  # hold the first transaction open while others arrive
+
+    async def run() -> None:
+        batcher = SubscribeBatcher(store, max_batch=3)
+        first = asyncio.create_task(batcher.submit(_request(0)))
+        while not batches:
+            await asyncio.sleep(0.001)
+        later = [asyncio.create_task(batcher.submit(_request(n))) for n in range(1, 6)]
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(first, *later)
+
+    asyncio.run(run())
+    assert batches == [
+        ["r0@example.org"],
+        ["r1@example.org", "r2@example.org", "r3@example.org"],
+        ["r4@example.org", "r5@example.org"],
+    ]
+
+
+def test_a_failed_store_fails_exactly_its_own_requests():
+    def store(requests) -> None:
+        if any(r.email == "r1@example.org" for r in requests):
+            raise RuntimeError("database went away")
+
+    async def run() -> list[object]:
+        batcher = SubscribeBatcher(store, max_batch=1)
+        return await asyncio.gather(
+            *(batcher.submit(_request(n)) for n in range(3)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(run())
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], SubscribeFailed) and "went away" in str(outcomes[1])
+
+
+def test_max_batch_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        SubscribeBatcher(lambda requests: None, max_batch=0)
+
+
+# --- digest.send_confirmations: one connection, per-reader outcomes ---
+
+
+def test_send_confirmations_task_sends_each_and_keeps_going_past_failures(
+    tmp_path, monkeypatch, smtp_server
+):
+    import app.config
+    from workers import tasks
+
+    url = f"sqlite:///{tmp_path / 'task.db'}"  # committed work: its own database
+    upgrade(url)
+    settings = Settings(
+        var_dir=tmp_path, database_url=url, smtp_url=smtp_server.url(), retry_delays=[1, 1]
+    )
+    monkeypatch.setattr(app.config, "get_settings", lambda: settings)
+    monkeypatch.setattr(tasks, "get_settings", lambda: settings)
+    engine = make_engine(url)
+    emails = ["a@example.org", "gone@example.org", "busy@example.org", "d@example.org"]
+    with Session(engine) as session:
+        ids = request_subscriptions(
+            session,
+            requests=[SubscriptionRequest(e, None, Requester()) for e in emails],
+            now=clock.now(),
+            consent_text_version="v-test",
+        )
+        session.commit()
+    smtp_server.faults.reject("gone@example.org", "550 5.1.1 User unknown")
+    smtp_server.faults.reject("busy@example.org", "451 4.2.1 Try later", times=1)
+    result = tasks.send_confirmations_task.apply(args=[ids])
+    # The eager retry carried only the deferred reader; it went through the second time.
+    assert result.get() == {"sent": 1}
+    received = sorted(r for m in smtp_server.messages for r in m.rcpt_tos)
+    assert received == ["a@example.org", "busy@example.org", "d@example.org"]
+    assert smtp_server.session_count == 2  # one connection per run, not one per reader
+    with Session(engine) as session:
+        statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
+    assert statuses["gone@example.org"] == "bounced"
+    engine.dispose()
