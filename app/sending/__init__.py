@@ -11,9 +11,13 @@ Policy, per recipient:
 - A batch claims its due `pending` rows (→ `sending`, leased) and commits before any mail goes.
   Each outcome is committed before the next message is sent, so a worker killed mid-send leaves
   at most the one message in flight unrecorded; after its lease the sweeper puts it back to
-  `pending` and it is sent again (≤ 1 duplicate per worker process). On PostgreSQL these commits
-  do not wait for the disk; every 50 messages a checkpoint commit does, so even a crash of the
-  database server re-sends at most 50 messages per worker.
+  `pending` and it is sent again (≤ 1 duplicate per worker process). On PostgreSQL an outcome is
+  one UPDATE on an autocommit connection with `synchronous_commit` off: the server has it once
+  it answers, but a crash of the database server itself (not of a worker) may lose the last
+  3 × wal_writer_delay (0.6 s by default) of outcomes, and those messages go out again.
+  On SQLite each outcome is a short transaction of its own (WAL, synchronous=NORMAL).
+- Leases are renewed once half spent; the issue's and the readers' status are re-read every
+  50 messages.
 - A reader who is no longer confirmed when their chunk goes out → `skipped`, nothing sent.
 - SMTP 4xx → back to `pending` with `not_before` from DIGEST_RETRY_DELAYS; after the last delay
   → `failed`. 5xx → `failed`. 5.1.x (no such mailbox) → `bounced` and the reader suppressed.

@@ -32,7 +32,7 @@ from app.tokens import Signer
 from emails.compose import MessageTemplate, make_message_id
 
 log = logging.getLogger(__name__)
-CHECKPOINT = 50  # messages between lease renewals, status re-checks and durable commits
+CHECKPOINT = 50  # messages between re-reads of the issue's status and the readers' status
 
 
 class SendError(Exception):
@@ -186,9 +186,10 @@ def _deliver(
     claimed: list[Claimed],
     result: BatchResult,
 ) -> None:
-    """Send every claimed row over one connection, recording each outcome as it happens."""
+    """Send every claimed row over one connection, recording each outcome before the next goes."""
     clock, lease = delivery.clock, timedelta(seconds=delivery.settings.lease_seconds)
     held = {row.delivery_id: row for row in claimed}
+    renew_at = clock() + lease / 2  # the claim leased the rows for a whole lease
     in_flight: int | None = None
     try:
         with transport:
@@ -199,8 +200,10 @@ def _deliver(
                     log.info("issue %s is %s: batch stops", ledger.issue_id, status)
                     return
                 readers = ledger.readers([row.subscriber_id for row in chunk])
-                ledger.checkpoint(list(held), lease_until=clock() + lease, now=clock())
                 for row in chunk:
+                    if clock() >= renew_at:  # a slow batch: keep its rows from the sweeper
+                        ledger.renew(list(held), lease_until=clock() + lease, now=clock())
+                        renew_at = clock() + lease / 2
                     in_flight = row.delivery_id
                     outcome = delivery.attempt(row, readers.get(row.subscriber_id), transport)
                     ledger.record(outcome, now=clock())
@@ -232,21 +235,24 @@ def send_batch(
     result = BatchResult()
     with sessions() as session:
         ledger = Ledger(session, issue_id=issue_id, batch=batch)
-        if ledger.issue_status() != IssueStatus.SENDING:
-            return result
-        stored = ledger.message_template()
-        if stored is None:
-            raise SendError(f"issue {issue_id} is sending but has no stored message")
-        now = clock()
-        lease_until = now + timedelta(seconds=settings.lease_seconds)
-        claimed = ledger.claim(now=now, lease_until=lease_until)
-        result.claimed = len(claimed)
-        if claimed:
-            template = MessageTemplate.loads(stored)
-            delivery = _Delivery(settings, issue_id=issue_id, template=template, clock=clock)
-            _deliver(ledger, delivery, transport, claimed, result)
-        result.retry_at = ledger.next_retry()
-        result.finished = ledger.finish(now=clock())
+        try:
+            if ledger.issue_status() != IssueStatus.SENDING:
+                return result
+            stored = ledger.message_template()
+            if stored is None:
+                raise SendError(f"issue {issue_id} is sending but has no stored message")
+            now = clock()
+            lease_until = now + timedelta(seconds=settings.lease_seconds)
+            claimed = ledger.claim(now=now, lease_until=lease_until)
+            result.claimed = len(claimed)
+            if claimed:
+                template = MessageTemplate.loads(stored)
+                delivery = _Delivery(settings, issue_id=issue_id, template=template, clock=clock)
+                _deliver(ledger, delivery, transport, claimed, result)
+            result.retry_at = ledger.next_retry()
+            result.finished = ledger.finish(now=clock())
+        finally:
+            ledger.close()
     return result
 
 
