@@ -60,8 +60,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         writer = _SQLiteWriter(timeout=30)
         event.listen(engine, "begin", writer.begin)
-        event.listen(engine, "commit", writer.release)
-        event.listen(engine, "rollback", writer.release)
+        event.listen(engine, "commit", writer.commit)
+        event.listen(engine, "rollback", writer.rollback)
         event.listen(engine.pool, "checkin", writer.release_record)
         return engine
     if "poolclass" not in kwargs:  # enough connections for the API's thread pool
@@ -105,6 +105,21 @@ class _SQLiteWriter:
         except BaseException:
             self.release(connection)
             raise
+
+    def commit(self, connection: Any) -> None:
+        # This event fires before the driver commits; commit here so the lock is released only
+        # once the data is in (the driver's own commit then finds no transaction: a no-op).
+        self._finish(connection, "COMMIT")
+
+    def rollback(self, connection: Any) -> None:
+        self._finish(connection, "ROLLBACK")
+
+    def _finish(self, connection: Any, statement: str) -> None:
+        try:
+            if connection.connection.dbapi_connection.in_transaction:
+                connection.exec_driver_sql(statement)
+        finally:
+            self.release(connection)
 
     def release(self, connection: Any) -> None:
         if connection.info.pop(self._HELD, False):

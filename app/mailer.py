@@ -182,8 +182,11 @@ def envelope_address(value: str, *, role: str = "address") -> str:
 
 
 def _dot_stuffed(message: bytes) -> bytes:
-    # RFC 5321 §4.5.2 transparency, then the terminating "." line.
-    body = re.sub(rb"(?m)^\.", b"..", message)
+    # RFC 5321 §4.5.2 transparency, then the terminating "." line. bytes.replace does what
+    # re.sub(rb"(?m)^\.", ...) does at a fraction of the cost (it ran per 60 KB digest).
+    body = message.replace(b"\n.", b"\n..")
+    if body.startswith(b"."):
+        body = b"." + body
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"

@@ -33,11 +33,11 @@ def make_limiter(settings: Settings) -> MovingWindowRateLimiter:
     return MovingWindowRateLimiter(storage_from_string(uri))
 
 
-def context(request: Request) -> WebContext:
+async def context(request: Request) -> WebContext:
     return request.app.state.digest
 
 
-def settings_dep(ctx: WebContext = Depends(context)) -> Settings:
+async def settings_dep(ctx: WebContext = Depends(context)) -> Settings:
     return ctx.settings
 
 
