@@ -145,9 +145,11 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A unit of work: commit on success, roll back on error (tasks and CLI use this)."""
-    session = session_factory(url)()
+def session_scope(
+    url: str | None = None, *, sessions: sessionmaker[Session] | None = None
+) -> Iterator[Session]:
+    """A unit of work: commit on success, roll back on error (tasks, CLI and requests use it)."""
+    session = (sessions or session_factory(url))()
     try:
         yield session
         session.commit()

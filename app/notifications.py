@@ -13,7 +13,7 @@ from app.models import Subscriber, SubscriberStatus
 from app.subscriptions import confirm_token, unsubscribe_token
 from app.tokens import Signer
 from emails.compose import build_message, make_message_id
-from emails.render import render_confirmation, render_welcome
+from emails.render import Rendered, render_confirmation, render_welcome
 
 
 def sender_domain(settings: Settings) -> str:
@@ -42,21 +42,8 @@ def send_confirmation(
         expires_days=settings.confirm_ttl_days,
         name=subscriber.name,
     )
-    message = build_message(
-        sender=settings.from_address,
-        to=subscriber.email,
-        subject=rendered.subject,
-        rendered=rendered,
-        list_unsubscribe_url=None,
-        date=now,
-        message_id=make_message_id(
-            kind="confirm",
-            issue_id=None,
-            subscriber_id=subscriber.id,
-            domain=sender_domain(settings),
-        ),
-    )
-    transport.send(sender=settings.from_address, recipient=subscriber.email, message=message)
+    # No List-Unsubscribe: nobody is on the list yet, and a confirmation is not marketing.
+    _deliver(subscriber, rendered, "confirm", None, settings=settings, transport=transport, now=now)
     return True
 
 
@@ -79,20 +66,33 @@ def send_welcome(
         postal_address=settings.postal_address,
         name=subscriber.name,
     )
+    _deliver(
+        subscriber, rendered, "welcome", unsubscribe_url,
+        settings=settings, transport=transport, now=now,
+    )  # fmt: skip
+    return True
+
+
+def _deliver(
+    subscriber: Subscriber,
+    rendered: Rendered,
+    kind: str,
+    unsubscribe_url: str | None,
+    *,
+    settings: Settings,
+    transport: Transport,
+    now: datetime,
+) -> None:
     message = build_message(
         sender=settings.from_address,
         to=subscriber.email,
         subject=rendered.subject,
         rendered=rendered,
         list_unsubscribe_url=unsubscribe_url,
-        list_id=list_id(settings),
+        list_id=list_id(settings) if unsubscribe_url else None,
         date=now,
         message_id=make_message_id(
-            kind="welcome",
-            issue_id=None,
-            subscriber_id=subscriber.id,
-            domain=sender_domain(settings),
+            kind=kind, issue_id=None, subscriber_id=subscriber.id, domain=sender_domain(settings)
         ),
     )
     transport.send(sender=settings.from_address, recipient=subscriber.email, message=message)
-    return True

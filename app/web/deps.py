@@ -14,6 +14,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.db import session_scope
 from app.tokens import Signer
 
 
@@ -43,15 +44,8 @@ async def settings_dep(ctx: WebContext = Depends(context)) -> Settings:
 
 def _unit_of_work(ctx: WebContext = Depends(context)) -> Iterator[Session]:
     """One transaction per request: commit when the route returns, roll back when it raises."""
-    session = ctx.sessions()
-    try:
+    with session_scope(sessions=ctx.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit before the response is sent, so the client never sees uncommitted work.
