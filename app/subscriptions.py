@@ -51,10 +51,16 @@ def normalise_email(
         options: dict[str, Any] = {"check_deliverability": check_deliverability}
         if check_deliverability:
             options["dns_resolver"] = _resolver(dns_timeout)
-        result = validate_email(raw.strip(), **options)
+        # Mail goes out as plain ASCII (no SMTPUTF8): an international domain becomes punycode,
+        # and a non-ASCII mailbox name is refused now rather than failing at the first send.
+        result = validate_email(raw.strip(), allow_smtputf8=False, **options)
     except EmailNotValidError as error:
+        if not raw.partition("@")[0].isascii():
+            raise InvalidAddress(
+                "Addresses with non-ASCII characters before the @ are not supported yet."
+            ) from error
         raise InvalidAddress(str(error)) from error
-    return result.normalized.lower() if result.normalized.isascii() else result.normalized
+    return (result.ascii_email or result.normalized).lower()
 
 
 def clean_name(raw: str | None) -> str | None:

@@ -105,3 +105,9 @@ def test_non_string_and_control_characters_are_refused():
     for raw in (None, 42, "a@example.org\x00", "tab\t@example.org"):
         with pytest.raises(InvalidAddress):
             normalise_email(raw)  # type: ignore[arg-type]
+
+
+def test_international_domains_become_punycode_and_non_ascii_mailboxes_are_refused():
+    assert normalise_email("Reader@Bücher.example") == "reader@xn--bcher-kva.example"
+    with pytest.raises(InvalidAddress, match="non-ASCII"):
+        normalise_email("jürgen@example.org")
