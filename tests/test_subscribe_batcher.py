@@ -9,6 +9,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -17,7 +20,7 @@ from app.config import Settings
 from app.db import make_engine
 from app.migrate import upgrade
 from app.models import ConsentEvent, Subscriber
-from app.subscribe_batcher import SubscribeBatcher, SubscribeFailed
+from app.subscribe_batcher import RateGate, SubscribeBatcher, SubscribeFailed
 from app.subscriptions import Requester, SubscriptionRequest, request_subscriptions
 
 
@@ -208,3 +211,63 @@ def test_send_confirmations_task_sends_each_and_keeps_going_past_failures(
         statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
     assert statuses["gone@example.org"] == "bounced"
     engine.dispose()
+
+
+# --- the rate gate: hits of one client that arrive together, one limiter call ---
+
+
+class _CountingLimiter(MovingWindowRateLimiter):
+    """The real moving-window limiter (in memory) that also records each call's cost."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStorage())
+        self.costs: list[int] = []
+
+    async def hit(self, item, *identifiers: str, cost: int = 1) -> bool:
+        self.costs.append(cost)
+        return await super().hit(item, *identifiers, cost=cost)
+
+
+def test_rate_gate_answers_like_single_hits_in_one_call_when_there_is_room():
+    limiter = _CountingLimiter()
+    three = parse("3/minute")
+
+    async def run() -> tuple[list[bool], list[bool]]:
+        gate = RateGate(limiter)
+        key = ("subscribe", "192.0.2.1")
+        first = await asyncio.gather(*(gate.hit(three, *key) for _ in range(2)))
+        second = await asyncio.gather(*(gate.hit(three, *key) for _ in range(3)))
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first == [True, True]  # room for both: one call of cost 2
+    assert second == [True, False, False]  # one place left: the first of the group takes it
+    assert limiter.costs == [2, 3, 1, 1, 1]
+
+
+def test_rate_gate_counts_each_client_apart():
+    limiter = _CountingLimiter()
+    one = parse("1/minute")
+
+    async def run() -> list[bool]:
+        gate = RateGate(limiter)
+        ips = ["192.0.2.1", "192.0.2.2", "192.0.2.1"]
+        return await asyncio.gather(*(gate.hit(one, "subscribe", ip) for ip in ips))
+
+    assert asyncio.run(run()) == [True, True, False]
+
+
+def test_rate_gate_passes_a_storage_failure_to_every_request_of_the_group():
+    class Down(MovingWindowRateLimiter):
+        async def hit(self, item, *identifiers: str, cost: int = 1) -> bool:
+            raise ConnectionError("redis is down")
+
+    async def run() -> list[object]:
+        gate = RateGate(Down(MemoryStorage()))
+        item = parse("5/minute")
+        return await asyncio.gather(
+            *(gate.hit(item, "subscribe", "192.0.2.1") for _ in range(3)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(o, ConnectionError) and "down" in str(o) for o in outcomes)

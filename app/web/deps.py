@@ -6,9 +6,10 @@ import hmac
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fastapi import Depends, HTTPException, Request
-from limits import parse
+from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,9 +65,15 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+@lru_cache(maxsize=32)
+def rate_item(rate: str) -> RateLimitItem:
+    """The parsed form of a rate such as "10/minute" (parsed once: it is read per request)."""
+    return parse(rate)
+
+
 def check_rate(ctx: WebContext, rate: str, *key: str) -> None:
     """Count one hit against `rate` for `key`; raise `RateLimited` past the limit."""
-    item = parse(rate)
+    item = rate_item(rate)
     if not ctx.limiter.hit(item, *key):
         reset_at, _remaining = ctx.limiter.get_window_stats(item, *key)
         raise RateLimited(max(1, int(reset_at - time.time()) + 1))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from kombu import Connection
+from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
+from limits.storage import RedisStorage, storage_from_string
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.subscribe_batcher import SubscribeBatcher, SubscribeFailed, store_subscriptions
+from app.subscribe_batcher import RateGate, SubscribeBatcher, SubscribeFailed, store_subscriptions
 from app.subscriptions import (
     InvalidAddress,
     Requester,
@@ -37,6 +41,7 @@ from app.web.deps import (
     client_ip,
     context,
     db_session,
+    rate_item,
 )
 
 router = APIRouter()
@@ -145,7 +150,7 @@ async def subscribe(request: Request) -> Response:
     ctx: WebContext = request.app.state.digest
     wants_json = "application/json" in request.headers.get("content-type", "")
     try:
-        check_rate(ctx, ctx.settings.subscribe_rate, "subscribe", client_ip(request))
+        await _check_subscribe_rate(request, ctx)
     except RateLimited as limited:
         return _refuse(
             request,
@@ -207,6 +212,34 @@ async def subscribe(request: Request) -> Response:
             headers={"Retry-After": "60"},
         )
     return _accepted(request, from_form)
+
+
+async def _check_subscribe_rate(request: Request, ctx: WebContext) -> None:
+    """`check_rate` for /subscribe that never blocks the event loop on a Redis round trip."""
+    ip = client_ip(request)
+    if not isinstance(ctx.limiter.storage, RedisStorage):  # in memory: no I/O, nothing to await
+        check_rate(ctx, ctx.settings.subscribe_rate, "subscribe", ip)
+        return
+    # The same moving window on the same Redis keys as `ctx.limiter`, through an async client.
+    limiter, gate = _async_limiter(request.app.state, ctx)
+    item = rate_item(ctx.settings.subscribe_rate)
+    if not await gate.hit(item, "subscribe", ip):
+        reset_at, _remaining = await limiter.get_window_stats(item, "subscribe", ip)
+        raise RateLimited(max(1, int(reset_at - time.time()) + 1))
+
+
+def _async_limiter(state: Any, ctx: WebContext) -> tuple[AsyncMovingWindowRateLimiter, RateGate]:
+    """The app's async Redis limiter for the running event loop (its connections belong to it)."""
+    loop = asyncio.get_running_loop()
+    made: tuple[asyncio.AbstractEventLoop, AsyncMovingWindowRateLimiter, RateGate] | None = getattr(
+        state, "subscribe_limiter", None
+    )
+    if made is None or made[0] is not loop:
+        storage = storage_from_string(f"async+{ctx.settings.broker_url}", implementation="redispy")
+        limiter = AsyncMovingWindowRateLimiter(storage)
+        made = (loop, limiter, RateGate(limiter))
+        state.subscribe_limiter = made
+    return made[1], made[2]
 
 
 async def _normalise(ctx: WebContext, email: str) -> str:
