@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -57,7 +60,17 @@ def make_celery(settings: Settings) -> Celery:
         # kombu's SQLAlchemy transport hands its options to create_engine: none of Redis' apply.
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         app.conf.broker_transport_options = {}
+        _use_wal(settings.var_dir / "broker.db")
     return app
+
+
+def _use_wal(path: Path) -> None:
+    """Write-ahead logging for the embedded broker's SQLite file (the mode is kept in the file).
+
+    In the default rollback-journal mode every publish rewrites and syncs a journal, and the
+    API, the worker and beat block each other's reads while one of them writes."""
+    with closing(sqlite3.connect(path, timeout=30)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 @setup_logging.connect
