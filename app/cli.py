@@ -223,7 +223,7 @@ def rank(week: str | None) -> None:
     """Print the ranked top 10 of a week with scores and reasons; changes nothing."""
     from app import clock
     from app.db import session_scope
-    from app.issues import format_ranking_table, rank_week
+    from app.rank_report import format_ranking_table, rank_week
     from app.ranking import last_complete_week, parse_week
 
     settings = _settings()

@@ -24,7 +24,6 @@ EXCLUDED_SHOWN = 500  # an editor reviews hundreds of left-out posts at most, no
 # Once mail went out to some readers, an issue's posts count as sent (never listed again).
 MAILED = (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT)
 COUNT_STATES = ("pending", "sent", "failed", "bounced", "unknown", "skipped")
-TABLE_ROWS_PER_REASON = 20  # `digest rank` lists this many left-out posts per reason
 _CHUNK = 500  # ids per IN (...) so large weeks stay under SQLite's parameter limit
 
 
@@ -71,7 +70,8 @@ def _candidates(rows: Iterable[Any]) -> list[Candidate]:
     ]
 
 
-def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+def chunked(ids: Iterable[int]) -> Iterator[list[int]]:
+    """Sorted unique ids in lists short enough for one IN (...)."""
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), _CHUNK):
         yield ordered[start : start + _CHUNK]
@@ -85,7 +85,7 @@ def candidates_for_week(
     window = (Post.published_at >= start) & (Post.published_at < end)
     rows = list(session.execute(select(*_CANDIDATE_COLUMNS).where(window).order_by(Post.id)))
     seen = {row.id for row in rows}
-    for chunk in _chunks(set(also) - seen):
+    for chunk in chunked(set(also) - seen):
         rows += session.execute(select(*_CANDIDATE_COLUMNS).where(Post.id.in_(chunk), ~window))
     return _candidates(rows)
 
@@ -113,7 +113,7 @@ def default_subject(week: str, count: int) -> str:
     return f"Your top {count} {SUBJECT_TOPIC} posts — {when}"
 
 
-def _rank(
+def rank_posts(
     session: Session,
     *,
     week: str,
@@ -122,6 +122,7 @@ def _rank(
     now: datetime,
     settings: Settings,
 ) -> Ranking:
+    """Rank `week`'s posts with the settings' rules and these pins and drops (no writes)."""
     rules = Rules(
         topics=frozenset(settings.topics),
         max_per_source=settings.max_per_source,
@@ -136,7 +137,7 @@ def _rank(
 
 def _rerank(session: Session, *, issue: Issue, now: datetime, settings: Settings) -> Ranking:
     """Rank the issue's week with its pins and drops and replace its items with the result."""
-    ranking = _rank(
+    ranking = rank_posts(
         session, week=issue.week, pins=issue.pins, drops=issue.drops, now=now, settings=settings
     )
     editor_subject = issue.subject != default_subject(issue.week, len(issue.items))
@@ -202,7 +203,7 @@ def draft_issue(session: Session, *, week: str, now: datetime, settings: Setting
 def review_ranking(session: Session, *, issue: Issue, settings: Settings) -> Ranking:
     """Rank the issue's week again as of its `ranked_at` (no writes): what was left out, and why."""
     now = issue.ranked_at or issue.updated_at
-    return _rank(
+    return rank_posts(
         session, week=issue.week, pins=issue.pins, drops=issue.drops, now=now, settings=settings
     )
 
@@ -225,7 +226,7 @@ def _post_problems(session: Session, *, week: str, ids: set[int]) -> list[str]:
     """Pins and drops must name posts of the issue's week."""
     start, end = week_window(week)
     found: dict[int, datetime] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids):
         found.update(
             session.execute(select(Post.id, Post.published_at).where(Post.id.in_(chunk))).all()
         )
@@ -341,7 +342,7 @@ def _iso(moment: datetime | None) -> str | None:
 def _excluded_json(session: Session, ranking: Ranking) -> dict[str, Any]:
     shown = ranking.excluded[:EXCLUDED_SHOWN]
     titles: dict[int, str] = {}
-    for chunk in _chunks(e.post_id for e in shown):
+    for chunk in chunked(e.post_id for e in shown):
         titles.update(session.execute(select(Post.id, Post.title).where(Post.id.in_(chunk))).all())
     return {
         "excluded": [
@@ -397,66 +398,3 @@ def issue_json(
         listed = [item.post_id for item in issue.items]
         data["ranking_current"] = listed == [item.post_id for item in ranking.items]
     return data
-
-
-def rank_week(
-    session: Session, *, week: str, now: datetime, settings: Settings
-) -> tuple[Ranking, dict[int, Post]]:
-    """Rank `week` as its draft would be (with its pins and drops), writing nothing."""
-    parse_week(week)
-    issue = session.scalar(select(Issue).where(Issue.week == week))
-    pins, drops = (issue.pins, issue.drops) if issue is not None else ([], [])
-    ranking = _rank(session, week=week, pins=pins, drops=drops, now=now, settings=settings)
-    # Only the posts the table shows: a big week excludes tens of thousands.
-    shown: dict[str, list[int]] = defaultdict(list)
-    for excluded in ranking.excluded:
-        group = shown[excluded.reason.split(":", 1)[0]]
-        if len(group) < TABLE_ROWS_PER_REASON:
-            group.append(excluded.post_id)
-    ids = {item.post_id for item in ranking.items}.union(*shown.values())
-    posts: dict[int, Post] = {}
-    for chunk in _chunks(ids):
-        posts.update(
-            (post.id, post) for post in session.scalars(select(Post).where(Post.id.in_(chunk)))
-        )
-    return ranking, posts
-
-
-def _line(text: str, width: int) -> str:
-    """One terminal-safe line: titles are untrusted, so control characters (escapes) go."""
-    clean = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in text)
-    clean = " ".join(clean.split())
-    return clean if len(clean) <= width else clean[: width - 1] + "…"
-
-
-def format_ranking_table(ranking: Ranking, posts_by_id: Mapping[int, Post]) -> str:
-    """The text `digest rank` prints: the listed posts with reasons, then the left-out by reason."""
-    lines = [f"{ranking.week}: {len(ranking.items)} posts listed"]
-    if ranking.note:
-        lines.append(f"note: {_line(ranking.note, 200)}")
-    lines.append(f"{'#':>3}  {'score':>8}  {'source':<20}  title")
-    for item in ranking.items:
-        post = posts_by_id.get(item.post_id)
-        source = _line(post.source, 20) if post else "?"
-        title = _line(post.title, 70) if post else f"(post {item.post_id})"
-        lines.append(f"{item.rank:>3}  {item.score:>8.4f}  {source:<20}  {title}")
-        summary = item.reasons.get("summary") or ""
-        dupes = f" [duplicates: {', '.join(map(str, item.duplicates))}]" if item.duplicates else ""
-        lines.append(f"{'':>15}{_line(str(summary), 200)}{dupes}")
-    groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for excluded in ranking.excluded:
-        kind, _, detail = excluded.reason.partition(":")
-        groups[kind].append((excluded.post_id, detail))
-    if groups:
-        lines += ["", f"excluded ({len(ranking.excluded)}):"]
-    for kind in sorted(groups):
-        lines.append(f"  {kind} ({len(groups[kind])})")
-        for post_id, detail in groups[kind][:TABLE_ROWS_PER_REASON]:
-            post = posts_by_id.get(post_id)
-            title = _line(post.title, 70) if post else f"(post {post_id})"
-            lines.append(
-                f"    {post_id:>7}  {title}" + (f"  [{_line(detail, 40)}]" if detail else "")
-            )
-        if len(groups[kind]) > TABLE_ROWS_PER_REASON:
-            lines.append(f"    … and {len(groups[kind]) - TABLE_ROWS_PER_REASON} more")
-    return "\n".join(lines) + "\n"

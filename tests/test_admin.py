@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.accounts import create_admin
-from app.mailer import OutboxTransport
 from app.models import Delivery, Feed, Issue, IssueStatus, Subscriber
+from app.outbox import OutboxTransport
 from app.sending import send_batch
 from app.subscriptions import import_subscribers
 from app.web import create_app

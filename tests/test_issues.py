@@ -19,13 +19,12 @@ from app.issues import (
     IssueLocked,
     default_subject,
     draft_issue,
-    format_ranking_table,
     prepare_draft,
-    rank_week,
     update_issue,
 )
 from app.migrate import upgrade
 from app.models import Delivery, Issue, IssueItem, IssueStatus, Post, Subscriber
+from app.rank_report import format_ranking_table, rank_week
 from tests.conftest import create_postgres_database, drop_postgres_database, needs_postgres
 
 WEEK = "2026-W48"  # Monday 2026-11-23 to Monday 2026-11-30, UTC

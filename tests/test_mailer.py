@@ -15,7 +15,6 @@ import pytest
 from app.config import Settings
 from app.mailer import (
     HardBounce,
-    OutboxTransport,
     OutcomeUnknown,
     PermanentFailure,
     SMTPTransport,
@@ -24,6 +23,7 @@ from app.mailer import (
     parse_smtp_url,
     transport_from_settings,
 )
+from app.outbox import OutboxTransport
 from tests.smtp_server import SMTPTestServer
 
 SENDER = "Weekly Digest <digest@example.org>"
