@@ -594,3 +594,43 @@ def _wait_for_lock_wait(session: Session, timeout: float = 10.0) -> None:
             assert time.monotonic() < deadline, "the second draft never waited on the first"
             time.sleep(0.02)
             watcher.rollback()
+
+
+@needs_postgres
+def test_two_concurrent_post_api_issues_leave_one_issue(race_database, tmp_path):
+    """The HTTP contract: two simultaneous POST /api/issues for one week, one issue row."""
+    from fastapi.testclient import TestClient
+
+    from app.web import create_app
+
+    url, _ = race_database
+    settings = Settings(
+        var_dir=tmp_path / "api",
+        database_url=url,
+        secret_key=["race-secret-key-0123456789"],
+        admin_token="race-admin-token",
+    )
+    barrier = threading.Barrier(2)
+    answers: list[tuple[int, int]] = []
+
+    def post() -> None:
+        with TestClient(create_app(settings)) as client:
+            barrier.wait()
+            response = client.post(
+                "/api/issues",
+                json={"week": WEEK},
+                headers={"Authorization": "Bearer race-admin-token"},
+            )
+            answers.append((response.status_code, response.json()["id"]))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(code for code, _ in answers) == [200, 201]
+    assert answers[0][1] == answers[1][1]
+    engine = make_engine(url)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Issue)) == 1
+    engine.dispose()
