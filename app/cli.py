@@ -224,7 +224,7 @@ def rank(week: str | None) -> None:
     from app import clock
     from app.db import session_scope
     from app.rank_report import format_ranking_table, rank_week
-    from app.ranking import last_complete_week, parse_week
+    from app.weeks import last_complete_week, parse_week
 
     settings = _settings()
     now = clock.now()
@@ -293,7 +293,7 @@ def import_command(csv_file: Path, consent_source: str) -> None:
     from app import clock
     from app.db import session_scope
     from app.subscriber_files import BadCSV, parse_subscriber_csv
-    from app.subscriptions import import_subscribers
+    from app.subscriber_import import import_subscribers
 
     _settings()
     try:

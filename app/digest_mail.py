@@ -20,10 +20,10 @@ from app.config import Settings
 from app.mailer import Transport
 from app.models import Issue, IssueItem, Subscriber
 from app.notifications import list_id, sender_domain
-from app.ranking import parse_week
 from app.subscriptions import unsubscribe_token
 from app.tokens import Signer
 from app.tracking import click_url
+from app.weeks import parse_week
 from emails.compose import (
     UNSUBSCRIBE_PLACEHOLDER,
     MessageTemplate,

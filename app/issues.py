@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, selectinload
 from app.config import Settings
 from app.models import Delivery, DeliveryState, Issue, IssueItem, IssueStatus, Post
 from app.posts import post_json
-from app.ranking import Candidate, Ranking, Rules, parse_week, rank, week_window
+from app.ranking import Candidate, Ranking, Rules, rank
+from app.weeks import parse_week, week_window
 
 SUBJECT_TOPIC = "sustainability & energy"
 MAX_SUBJECT, MAX_INTRO = 200, 5000

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.issues import chunked, rank_posts
 from app.models import Issue, Post
-from app.ranking import Ranking, parse_week
+from app.ranking import Ranking
+from app.weeks import parse_week
 
 TABLE_ROWS_PER_REASON = 20  # `digest rank` lists this many left-out posts per reason
 

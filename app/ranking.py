@@ -11,15 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from app.stories import StoryTitle, same_story, story_matches, story_title  # noqa: F401
-from app.weeks import (  # noqa: F401 - re-exported: the week calendar is part of ranking's API
-    format_week,
-    last_complete_week,
-    parse_week,
-    require_aware,
-    week_of,
-    week_window,
-)
+from app.stories import StoryTitle, story_matches, story_title
+from app.weeks import require_aware, week_window
 
 # Shares and comments cost a reader more effort than a like, so they say more about value.
 ENGAGEMENT_WEIGHTS = {"likes": 1.0, "comments": 2.0, "shares": 3.0}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -80,7 +80,7 @@ class Requester:
     channel: str = "form"
 
 
-def _record(
+def record_consent(
     session: Session,
     subscriber: Subscriber,
     kind: str,
@@ -88,6 +88,7 @@ def _record(
     now: datetime,
     consent_text_version: str | None = None,
 ) -> None:
+    """Append one event to the reader's consent record."""
     session.add(
         ConsentEvent(
             **_consent_row(
@@ -149,7 +150,7 @@ def request_subscription(
         session.flush()
     elif not _restart(subscriber, name=name, now=now, resend_after=resend_after):
         return subscriber
-    _record(session, subscriber, "subscribe-request", requester, now, consent_text_version)
+    record_consent(session, subscriber, "subscribe-request", requester, now, consent_text_version)
     subscriber.confirmation_sent_at = now
     enqueue(session, "digest.send_confirmation", subscriber.id)
     return subscriber
@@ -299,7 +300,7 @@ def confirm(
     subscriber.status = SubscriberStatus.CONFIRMED
     subscriber.confirmed_at = now
     subscriber.updated_at = now
-    _record(session, subscriber, "confirm", requester, now)
+    record_consent(session, subscriber, "confirm", requester, now)
     enqueue(session, "digest.send_welcome", subscriber.id)
     return subscriber
 
@@ -319,7 +320,7 @@ def unsubscribe(
     subscriber.unsubscribed_at = now
     subscriber.updated_at = now
     subscriber.confirm_nonce += 1
-    _record(session, subscriber, "unsubscribe", requester, now)
+    record_consent(session, subscriber, "unsubscribe", requester, now)
     return True
 
 
@@ -329,7 +330,7 @@ def suppress(session: Session, *, subscriber: Subscriber, kind: str, now: dateti
         return
     subscriber.status = kind
     subscriber.updated_at = now
-    _record(session, subscriber, kind, Requester(channel="mailer"), now)
+    record_consent(session, subscriber, kind, Requester(channel="mailer"), now)
 
 
 def _subscriber_from(session: Session, payload: Any) -> Subscriber:
@@ -338,76 +339,3 @@ def _subscriber_from(session: Session, payload: Any) -> Subscriber:
     if subscriber is None:
         raise InvalidToken("This link is not valid.")
     return subscriber
-
-
-@dataclass
-class ImportReport:
-    """What an import did, with each bad row named by its line."""
-
-    created: int = 0
-    confirmed_existing: int = 0
-    unchanged: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "confirmed_existing": self.confirmed_existing,
-            "unchanged": self.unchanged,
-            "errors": self.errors,
-        }
-
-
-def import_subscribers(
-    session: Session,
-    *,
-    rows: Iterable[tuple[int, str, str | None]],
-    consent_source: str,
-    now: datetime,
-) -> ImportReport:
-    """Import (line, email, name) rows as confirmed readers; bad rows are reported, not fatal.
-
-    Unsubscribed and suppressed readers stay as they are: an import never resubscribes anyone.
-    """
-    report = ImportReport()
-    requester = Requester(channel=f"import:{consent_source}"[:100])
-    seen: set[str] = set()
-    for line, raw_email, name in rows:
-        try:
-            email = normalise_email(raw_email)
-        except InvalidAddress as error:
-            report.errors.append(
-                {"line": line, "email": str(raw_email)[:320], "reason": error.reason}
-            )
-            continue
-        if email in seen:
-            report.errors.append(
-                {"line": line, "email": email, "reason": "duplicate in this import"}
-            )
-            continue
-        seen.add(email)
-        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
-        if subscriber is None:
-            subscriber = Subscriber(
-                email=email,
-                name=clean_name(name),
-                status=SubscriberStatus.CONFIRMED,
-                source=requester.channel,
-                created_at=now,
-                updated_at=now,
-                confirmed_at=now,
-                confirm_nonce=0,
-            )
-            session.add(subscriber)
-            session.flush()
-            _record(session, subscriber, "import", requester, now)
-            report.created += 1
-        elif subscriber.status == SubscriberStatus.PENDING:
-            subscriber.status = SubscriberStatus.CONFIRMED
-            subscriber.confirmed_at = now
-            subscriber.updated_at = now
-            _record(session, subscriber, "import", requester, now)
-            report.confirmed_existing += 1
-        else:
-            report.unchanged += 1
-    return report

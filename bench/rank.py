@@ -12,7 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.ranking import Candidate, Rules, rank, week_window  # noqa: E402
+from app.ranking import Candidate, Rules, rank  # noqa: E402
+from app.weeks import week_window  # noqa: E402
 
 WEEK = "2026-W48"
 TOPICS = frozenset({"sustainability", "energy", "climate", "solar", "wind", "grid", "carbon"})

@@ -14,7 +14,7 @@ from app.accounts import create_admin
 from app.models import Delivery, Feed, Issue, IssueStatus, Subscriber
 from app.outbox import OutboxTransport
 from app.sending import send_batch
-from app.subscriptions import import_subscribers
+from app.subscriber_import import import_subscribers
 from app.web import create_app
 from tests.test_issues import NOW, WEEK, seed_week
 

@@ -36,6 +36,7 @@ from emails.render import (
     render_welcome,
     safe_url,
 )
+from tests.smtp_server import missing
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -479,7 +480,7 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(tmp_path: Path) -> 
     import dkim
 
     if not shutil.which("openssl"):
-        pytest.skip("openssl is needed to make a test key")
+        missing("openssl is needed to make a test key")
     key_file = tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "genrsa", "-out", str(key_file), "2048"], check=True, capture_output=True

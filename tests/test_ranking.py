@@ -16,16 +16,12 @@ from app.ranking import (
     Candidate,
     Rules,
     fit_prior,
-    format_week,
     is_on_topic,
-    last_complete_week,
-    parse_week,
     rank,
-    same_story,
     score,
-    week_of,
-    week_window,
 )
+from app.stories import same_story
+from app.weeks import format_week, last_complete_week, parse_week, week_of, week_window
 
 WEEK = "2026-W48"
 START, END = week_window(WEEK)

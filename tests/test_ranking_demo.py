@@ -12,7 +12,9 @@ from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
 from app.config import DEFAULT_TOPICS
-from app.ranking import Candidate, Ranking, Rules, rank, same_story, week_of, week_window
+from app.ranking import Candidate, Ranking, Rules, rank
+from app.stories import same_story
+from app.weeks import week_of, week_window
 
 POSTS_FILE = Path(__file__).resolve().parent.parent / "app" / "demo" / "posts.json"
 WEEKS = ("2026-W45", "2026-W46", "2026-W47", "2026-W48")

@@ -132,7 +132,7 @@ def draft_weekly_issue_task() -> int | None:
     # Imported here so this task stays a self-contained addition to the module.
     from app.db import enqueue
     from app.issues import IssueLocked, draft_issue
-    from app.ranking import last_complete_week
+    from app.weeks import last_complete_week
 
     settings = get_settings()
     now = clock.now()

@@ -13,8 +13,8 @@ from app.config import Settings
 from app.db import session_scope
 from app.issues import draft_issue
 from app.posts import upsert_posts, validate_posts
-from app.ranking import last_complete_week, week_window
-from app.subscriptions import import_subscribers
+from app.subscriber_import import import_subscribers
+from app.weeks import last_complete_week, week_window
 
 DEMO_DIR = Path(__file__).parent
 NEWEST_DEMO_WEEK = "2026-W48"  # the newest week in posts.json

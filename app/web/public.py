@@ -15,10 +15,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
-from kombu import Connection
 from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
 from limits.storage import RedisStorage, storage_from_string
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -385,27 +383,3 @@ async def one_click_unsubscribe(
         f"{subscriber.email} will get no more digests. Sorry to see you go.",
         link=("/", "Changed your mind? Subscribe again"),
     )
-
-
-@router.get("/healthz")
-def healthz(ctx: WebContext = Depends(context)) -> JSONResponse:
-    """Liveness: the database answers and the broker accepts a connection."""
-    checks: dict[str, str] = {}
-    try:
-        with ctx.sessions() as session:
-            session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as error:  # noqa: BLE001 - any failure is a failed check
-        checks["database"] = f"error: {type(error).__name__}"
-    checks["broker"] = _broker_check(ctx.settings.celery_broker_url)
-    healthy = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "error", **checks}, 200 if healthy else 503)
-
-
-def _broker_check(url: str) -> str:
-    try:
-        with Connection(url, connect_timeout=2) as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
-        return "ok"
-    except Exception as error:  # noqa: BLE001
-        return f"error: {type(error).__name__}"

@@ -16,7 +16,7 @@ from app.feeds import FeedExists, add_feed
 from app.models import Feed, Subscriber, SubscriberStatus
 from app.posts import check_http_url, clean_topics
 from app.subscriber_files import BadCSV, export_subscriber_csv, parse_subscriber_csv
-from app.subscriptions import import_subscribers
+from app.subscriber_import import import_subscribers
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, render
 from app.web.admin.review import readers_by_status

@@ -24,10 +24,10 @@ from app.issues import (
     update_issue,
 )
 from app.models import Issue, IssueStatus, Post, Subscriber, SubscriberStatus
-from app.ranking import last_complete_week, parse_week, week_window
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, reason_text, render
 from app.web.deps import db_session, settings_dep
+from app.weeks import last_complete_week, parse_week, week_window
 
 router = APIRouter()
 ACTIONS = {"pin": "pinned", "unpin": "unpinned", "drop": "dropped", "undrop": "undropped"}

@@ -25,8 +25,8 @@ from app.issues import (
     update_issue,
 )
 from app.models import IssueStatus
-from app.ranking import last_complete_week, parse_week, week_window
 from app.web.deps import db_session, settings_dep
+from app.weeks import last_complete_week, parse_week, week_window
 
 router = APIRouter(tags=["issues"])
 MAX_BODY_BYTES = 1_000_000

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.posts import InvalidPosts, list_posts, post_json, upsert_posts, validate_posts
-from app.ranking import week_window
 from app.web.deps import db_session
+from app.weeks import week_window
 
 router = APIRouter(tags=["posts"])
 # Thousands of posts with typical summaries fit in well under this; more is a mistake or abuse.
