@@ -10,17 +10,28 @@ import threading
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from app.config import SERVED_URL_FILE, ConfigurationError, Settings, get_settings
 
 
 def _settings(production: bool = False) -> Settings:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        problems = "\n".join(
+            f"- DIGEST_{'_'.join(map(str, e['loc'])).upper()}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        )
+        raise click.ClickException(f"invalid settings:\n{problems}") from error
     if production:
         try:
             settings.check_production()
         except ConfigurationError as error:
             raise click.ClickException(str(error)) from error
+        for warning in settings.production_warnings():
+            click.echo(f"warning: {warning}", err=True)
     return settings
 
 

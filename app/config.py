@@ -102,6 +102,30 @@ class Settings(BaseSettings):
     def _lower_topics(cls, value: list[str]) -> list[str]:
         return [topic.lower() for topic in value]
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _valid_smtp_url(cls, value: str) -> str:
+        """A mistyped DIGEST_SMTP_URL stops the start with its reason, not the first send."""
+        if value:
+            from app.mailer import parse_smtp_url
+
+            parse_smtp_url(value)
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        from celery.schedules import crontab
+
+        fields = value.split()
+        if len(fields) != 5:
+            raise ValueError(f"five cron fields (UTC) are needed, got {value!r}")
+        try:
+            crontab(*fields)
+        except Exception as error:  # celery raises several kinds for bad fields
+            raise ValueError(f"{value!r} is not a valid cron line: {error}") from error
+        return value
+
     @property
     def sqlalchemy_url(self) -> str:
         """The database URL, defaulting to SQLite under `var/`."""
@@ -141,6 +165,18 @@ class Settings(BaseSettings):
             key_file.write_text(secrets.token_urlsafe(48))
             key_file.chmod(0o600)
         return [key_file.read_text().strip()]
+
+    def production_warnings(self) -> list[str]:
+        """Settings that work but that a bulk sender should not run with."""
+        warnings = []
+        if not self.public_base_url.startswith("https://"):
+            warnings.append(
+                "DIGEST_BASE_URL is not https: Gmail and Yahoo expect an https one-click "
+                "List-Unsubscribe URL from bulk senders"
+            )
+        if self.postal_address == PLACEHOLDER_POSTAL_ADDRESS:
+            warnings.append("DIGEST_POSTAL_ADDRESS is unset: every digest footer needs one")
+        return warnings
 
     def check_production(self) -> None:
         """Refuse to run the production processes with settings that are unsafe there."""

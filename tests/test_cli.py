@@ -99,3 +99,36 @@ def test_production_processes_refuse_unsafe_secrets(run, monkeypatch, command, s
 
 def test_serve_rejects_a_bad_port(run):
     assert run("serve", "--port", "70000").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("DIGEST_SCHEDULE", "61 6 * * mon", "not a valid cron line"),
+        ("DIGEST_SCHEDULE", "0 6 * *", "five cron fields"),
+        ("DIGEST_SMTP_URL", "smtpz://mail.example.org", "scheme must be smtp"),
+        ("DIGEST_SMTP_URL", "smtp://mail.example.org:99999", "port"),
+        ("DIGEST_MAX_PER_SOURCE", "three", "integer"),
+    ],
+)
+def test_bad_settings_stop_every_command_with_the_variable_named(
+    run, monkeypatch, name, value, reason
+):
+    monkeypatch.setenv(name, value)
+    refused = run("rank")
+    assert refused.exit_code == 1
+    assert name in refused.output and reason in refused.output
+
+
+def test_production_warnings_name_http_links_and_a_missing_postal_address(run, monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "a-long-enough-production-secret")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "sqlite:///:memory:")
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    warnings = get_settings().production_warnings()
+    assert any("https" in w for w in warnings) and any("POSTAL" in w for w in warnings)
+    monkeypatch.setenv("DIGEST_BASE_URL", "https://news.example.org")
+    monkeypatch.setenv("DIGEST_POSTAL_ADDRESS", "1 Main St, Springfield")
+    get_settings.cache_clear()
+    assert get_settings().production_warnings() == []
