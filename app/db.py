@@ -32,6 +32,11 @@ def set_publisher(publisher: Publisher | None) -> None:
     _publisher = publisher or _publish_with_celery
 
 
+def publish(task_name: str, *args: Any) -> None:
+    """Publish a task now (for task code that runs outside any transaction)."""
+    _publisher(task_name, args)
+
+
 def enqueue(session: Session, task_name: str, *args: Any) -> None:
     """Publish `task_name(*args)` once this session's transaction commits; drop it on rollback."""
     session.info.setdefault(_PENDING, []).append((task_name, args))

@@ -147,6 +147,22 @@ def test_start_freezes_confirmed_readers_into_batches_once(db, send_settings, pu
     assert len(published) == 2
 
 
+def test_a_large_send_is_queued_through_fan_out_tasks(db, send_settings, published, monkeypatch):
+    """Past FANOUT batches the request queues a few fan-out tasks, which queue every batch."""
+    from app.sending import engine
+    from workers.tasks import queue_batches_task
+
+    monkeypatch.setattr(engine, "FANOUT", 2)
+    issue = started(db, send_settings, readers=9)  # batch size 2: batches 0..4
+    fan_out = [args for name, args in published]
+    assert [name for name, _ in published] == ["digest.queue_batches"] * 3
+    assert fan_out == [(issue.id, 0, 2), (issue.id, 2, 4), (issue.id, 4, 5)]
+    published.clear()
+    for args in fan_out:
+        queue_batches_task(*args)
+    assert published == [("digest.send_batch", (issue.id, b)) for b in range(5)]
+
+
 def test_start_refuses_an_issue_without_posts_or_not_a_draft(db, send_settings):
     add_readers(db, 2)
     empty = make_issue(db, [], week="2026-W47")

@@ -193,6 +193,16 @@ def start_send_task(issue_id: int) -> bool:
         return False
 
 
+@celery_app.task(name="digest.queue_batches")
+def queue_batches_task(issue_id: int, first: int, end: int) -> int:
+    """Publish `digest.send_batch` for batches first..end-1 of a large send (fan-out)."""
+    from app.db import publish
+
+    for batch in range(first, end):
+        publish("digest.send_batch", issue_id, batch)
+    return end - first
+
+
 @celery_app.task(name="digest.send_batch", bind=True)
 def send_batch_task(self: Task, issue_id: int, batch: int) -> dict[str, int]:
     """Deliver one batch of an issue over one SMTP connection; duplicates of this task are safe."""
