@@ -9,13 +9,12 @@ from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, caching_resolver, validate_email
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db import enqueue
-from app.models import ConsentEvent, Subscriber, SubscriberStatus
+from app.models import ConsentEvent, Subscriber, SubscriberStatus, UTCDateTime
 from app.tokens import CONFIRM, UNSUBSCRIBE, InvalidToken, Signer
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
@@ -209,7 +208,14 @@ def request_subscriptions(
     for _id, email, _requester in due:
         del first[email]
     if first:  # addresses already known: the ORM applies the restart rules to them
-        known = session.scalars(select(Subscriber).where(Subscriber.email.in_(list(first))))
+        # Locked, in id order: a concurrent batch restarting the same reader waits, then sees
+        # the confirmation this one sent (no second one), and two batches never deadlock.
+        known = session.scalars(
+            select(Subscriber)
+            .where(Subscriber.email.in_(list(first)))
+            .order_by(Subscriber.id)
+            .with_for_update(key_share=True)
+        )
         for subscriber in known:
             request = first[subscriber.email]
             if _restart(subscriber, name=request.name, now=now, resend_after=resend_after):
@@ -217,8 +223,8 @@ def request_subscriptions(
                 due.append((subscriber.id, subscriber.email, request.requester))
     if not due:
         return []
-    session.connection().execute(
-        insert(ConsentEvent.__table__),
+    _insert_consents(
+        session,
         [
             _consent_row(
                 subscriber_id, email, "subscribe-request", requester, now, consent_text_version
@@ -238,34 +244,47 @@ def _insert_new(
 
     Core, not the ORM: the rows need no objects, and the ORM's bulk path costs more CPU than the
     statement itself. An address that exists (or that another transaction inserts first) is
-    skipped by ON CONFLICT DO NOTHING and left to the caller's restart rules.
+    skipped by ON CONFLICT DO NOTHING and left to the caller's restart rules. In address order:
+    two concurrent batches then wait on each other's rows in one order only, never in a cycle.
     """
-    dialect = session.get_bind().dialect.name
-    dialect_insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}.get(dialect)
-    if dialect_insert is None:
-        raise RuntimeError(f"bulk subscribe supports PostgreSQL and SQLite, not {dialect}")
-    table = Subscriber.__table__
-    statement = (
-        dialect_insert(table)
-        .on_conflict_do_nothing(index_elements=[table.c.email])
-        .returning(table.c.id, table.c.email)
-    )
-    rows = [
-        {
-            "email": request.email,
-            "name": clean_name(request.name),
-            "status": SubscriberStatus.PENDING,
-            "source": request.requester.channel[:100],
-            "created_at": now,
-            "updated_at": now,
-            "confirmation_sent_at": now,
-            "confirm_nonce": 0,
-        }
-        for request in requests
-    ]
+    requests = sorted(requests, key=lambda request: request.email)
     by_email = {request.email: request for request in requests}
-    inserted = session.connection().execute(statement, rows).all()
-    return [(row.id, row.email, by_email[row.email].requester) for row in inserted]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        inserted = session.connection().execute(
+            _PG_NEW_SUBSCRIBERS,
+            {
+                "emails": [request.email for request in requests],
+                "names": [clean_name(request.name) for request in requests],
+                "sources": [request.requester.channel[:100] for request in requests],
+                "status": SubscriberStatus.PENDING,
+                "now": now,
+            },
+        )
+    elif dialect == "sqlite":
+        table = Subscriber.__table__
+        statement = (
+            sqlite_insert(table)
+            .on_conflict_do_nothing(index_elements=[table.c.email])
+            .returning(table.c.id, table.c.email)
+        )
+        rows = [
+            {
+                "email": request.email,
+                "name": clean_name(request.name),
+                "status": SubscriberStatus.PENDING,
+                "source": request.requester.channel[:100],
+                "created_at": now,
+                "updated_at": now,
+                "confirmation_sent_at": now,
+                "confirm_nonce": 0,
+            }
+            for request in requests
+        ]
+        inserted = session.connection().execute(statement, rows)
+    else:
+        raise RuntimeError(f"bulk subscribe supports PostgreSQL and SQLite, not {dialect}")
+    return [(row.id, row.email, by_email[row.email].requester) for row in inserted.all()]
 
 
 def confirm_token(signer: Signer, subscriber: Subscriber, *, now: datetime) -> str:
@@ -339,3 +358,52 @@ def _subscriber_from(session: Session, payload: Any) -> Subscriber:
     if subscriber is None:
         raise InvalidToken("This link is not valid.")
     return subscriber
+
+
+# PostgreSQL: a batch's rows as arrays, so the statement text is the same for every batch size.
+# The VALUES list the generic insert renders varies with it, so neither SQLAlchemy nor psycopg
+# can cache it, and converting it costs more CPU than the rows themselves.
+_PG_NEW_SUBSCRIBERS = text(
+    """
+    INSERT INTO subscribers (email, name, source, status, created_at, updated_at,
+                             confirmation_sent_at, confirm_nonce)
+    SELECT new.email, new.name, new.source, :status, :now, :now, :now, 0
+    FROM unnest(CAST(:emails AS varchar[]), CAST(:names AS varchar[]),
+                CAST(:sources AS varchar[])) WITH ORDINALITY AS new(email, name, source, position)
+    ORDER BY new.position
+    ON CONFLICT (email) DO NOTHING
+    RETURNING id, email
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+_PG_CONSENTS = text(
+    """
+    INSERT INTO consent_events (subscriber_id, email, kind, at, ip, user_agent, channel,
+                                consent_text_version)
+    SELECT e.subscriber_id, e.email, e.kind, e.at, e.ip, e.user_agent, e.channel, e.version
+    FROM unnest(CAST(:subscriber_ids AS integer[]), CAST(:emails AS varchar[]),
+                CAST(:kinds AS varchar[]), CAST(:ats AS timestamp[]), CAST(:ips AS varchar[]),
+                CAST(:user_agents AS varchar[]), CAST(:channels AS varchar[]),
+                CAST(:versions AS varchar[]))
+         AS e(subscriber_id, email, kind, at, ip, user_agent, channel, version)
+    """
+)
+
+
+def _insert_consents(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert consent records in one statement (on PostgreSQL, one text for any number)."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(insert(ConsentEvent.__table__), rows)
+        return
+    at_type = UTCDateTime()
+    columns = {
+        "subscriber_ids": [row["subscriber_id"] for row in rows],
+        "emails": [row["email"] for row in rows],
+        "kinds": [row["kind"] for row in rows],
+        "ats": [at_type.process_bind_param(row["at"], None) for row in rows],
+        "ips": [row["ip"] for row in rows],
+        "user_agents": [row["user_agent"] for row in rows],
+        "channels": [row["channel"] for row in rows],
+        "versions": [row["consent_text_version"] for row in rows],
+    }
+    session.connection().execute(_PG_CONSENTS, columns)

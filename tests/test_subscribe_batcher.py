@@ -13,15 +13,21 @@ from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import clock
 from app.config import Settings
 from app.db import make_engine
 from app.migrate import upgrade
 from app.models import ConsentEvent, Subscriber
-from app.subscribe_batcher import RateGate, SubscribeBatcher, SubscribeFailed
+from app.subscribe_batcher import (
+    RateGate,
+    SubscribeBatcher,
+    SubscribeFailed,
+    store_subscriptions,
+)
 from app.subscriptions import Requester, SubscriptionRequest, request_subscriptions
+from tests.conftest import create_postgres_database, drop_postgres_database, needs_postgres
 
 
 def _post_all(app, bodies: list[dict]) -> list[httpx.Response]:
@@ -116,6 +122,56 @@ def test_bulk_rules_match_the_single_request_rules(db, published, frozen_clock):
     assert all(by_email[email].confirmation_sent_at == now for email in due)
     events = db.execute(select(ConsentEvent.email, ConsentEvent.ip, ConsentEvent.channel)).all()
     assert sorted(events) == sorted((email, "192.0.2.7", "api") for email in due)
+
+
+@needs_postgres
+def test_concurrent_batches_on_postgres_give_one_reader_and_one_confirmation(published):
+    # Two committed transactions at once, as two server processes make them.
+    url = create_postgres_database("batch_race")
+    try:
+        upgrade(url)
+        engine = make_engine(url)
+        sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        settings = Settings(database_url=url)
+        stale = clock.now() - timedelta(minutes=11)
+        with sessions.begin() as session:
+            session.add(
+                Subscriber(email="stale@example.org", status="pending", source="form",
+                           created_at=stale, updated_at=stale, confirmation_sent_at=stale,
+                           confirm_nonce=0)
+            )  # fmt: skip
+        shared = ["b@example.org", "stale@example.org", "a@example.org"]
+        who = Requester(channel="api")
+        first = sessions()
+        first.begin()
+        request_subscriptions(
+            first,
+            requests=[SubscriptionRequest(e, None, who) for e in [*shared, "x@example.org"]],
+            now=clock.now(),
+            consent_text_version="v-test",
+        )
+        # The second batch (addresses in another order) must wait for the first's rows.
+        second = threading.Thread(
+            target=store_subscriptions,
+            args=(sessions, settings, [SubscriptionRequest(e, None, who) for e in shared[::-1]]),
+        )
+        second.start()
+        second.join(0.5)
+        assert second.is_alive()  # blocked on the first transaction, not racing past it
+        first.commit()
+        first.close()
+        second.join(10)
+        assert not second.is_alive()
+        with sessions() as session:
+            emails = sorted(session.scalars(select(Subscriber.email)))
+            events = Counter(session.scalars(select(ConsentEvent.email)))
+        assert emails == ["a@example.org", "b@example.org", "stale@example.org", "x@example.org"]
+        assert events == Counter(emails)  # one request record each: the second batch sent none
+        ids = _confirmation_ids(published)
+        assert len(ids) == len(set(ids)) == 4
+        engine.dispose()
+    finally:
+        drop_postgres_database(url)
 
 
 # --- the batcher on its own: grouping without linger ---
