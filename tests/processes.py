@@ -167,15 +167,33 @@ class EmbeddedService:
 
 @contextmanager
 def embedded_service(folder: Path, *args: str, timeout: float = 90) -> Iterator[EmbeddedService]:
-    """Start `digest serve` in an empty folder with no DIGEST_* settings; stop it on exit."""
+    """Start `digest serve` in an empty folder with no DIGEST_* settings; stop it on exit.
+
+    The port is picked free but can be taken before the server binds it (parallel tests):
+    then the server exits, and it is started again on another port."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(3):
+        service = _start_embedded(folder, args, timeout)
+        if service is not None:
+            break
+    else:
+        raise AssertionError(f"digest serve did not start: {(folder / 'serve.log').read_text()}")
+    try:
+        yield service
+    finally:
+        stop_process(service.process, timeout=20)
+
+
+def _start_embedded(folder: Path, args: tuple[str, ...], timeout: float) -> EmbeddedService | None:
+    """A healthy `digest serve` on a fresh port, or None if the port was lost to another."""
     import httpx
 
-    folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env["PYTHONUNBUFFERED"] = "1"
     digest = Path(sys.executable).parent / "digest"
-    with (folder / "serve.log").open("ab") as out:
+    log = folder / "serve.log"
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [str(digest), "serve", "--port", str(port), *args],
             cwd=folder,
@@ -185,17 +203,22 @@ def embedded_service(folder: Path, *args: str, timeout: float = 90) -> Iterator[
             start_new_session=True,
         )
     service = EmbeddedService(folder, port, process)
+    bound = f"Uvicorn running on http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
+    def ready() -> bool | str:
         if process.poll() is not None:
-            raise AssertionError(f"digest serve exited: {(folder / 'serve.log').read_text()}")
+            return "exited"
+        if bound not in log.read_text(errors="replace"):  # not ours until it has bound the port
+            return False
         try:
             return httpx.get(f"{service.base_url}/healthz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
-    try:
-        wait_until(healthy, timeout=timeout, every=0.3)
-        yield service
-    finally:
-        stop_process(process, timeout=20)
+    outcome = wait_until(ready, timeout=timeout, every=0.3)
+    if outcome == "exited":
+        stop_process(process)
+        if "address already in use" in log.read_text(errors="replace").lower():
+            return None
+        raise AssertionError(f"digest serve exited: {log.read_text(errors='replace')}")
+    return service
