@@ -128,6 +128,10 @@ def _entry_link(entry: Any) -> str | None:
     candidates = [entry.get("link")] + [
         link.get("href") for link in entry.get("links", []) if link.get("rel") == "alternate"
     ]
+    return _first_http_url(candidates)
+
+
+def _first_http_url(candidates: list[Any]) -> str | None:
     for candidate in candidates:
         try:
             return check_http_url(candidate)
@@ -152,12 +156,7 @@ def _entry_image(entry: Any) -> str | None:
         for link in entry.get("links", [])
         if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/")
     ]
-    for candidate in candidates:
-        try:
-            return check_http_url(candidate)
-        except ValueError:
-            continue
-    return None
+    return _first_http_url(candidates)
 
 
 def _entry_author(entry: Any) -> str | None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from limits import RateLimitItem, parse
@@ -94,3 +96,36 @@ def require_admin_token(request: Request, ctx: WebContext = Depends(context)) ->
         raise HTTPException(403, "the admin API is closed: set DIGEST_ADMIN_TOKEN to open it")
     if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
         raise HTTPException(403, "wrong admin token")
+
+
+_REQUIRED: Any = object()
+
+
+async def read_json_body(
+    request: Request, *, limit: int = 1_000_000, empty: Any = _REQUIRED
+) -> Any:
+    """The parsed JSON body of an API request, or an HTTPException saying what is wrong.
+
+    415 for a declared non-JSON type, 413 past `limit` bytes (counted while reading, whatever
+    Content-Length says), 400 for broken JSON; an empty body is `empty` when given, else 400.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise HTTPException(415, "send the body as application/json")
+    too_large = HTTPException(413, f"the body is larger than {limit:,} bytes; send less at once")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    if not body.strip():
+        if empty is _REQUIRED:
+            raise HTTPException(400, "the body is empty: send JSON")
+        return empty
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise HTTPException(400, f"the body is not valid JSON: {error}") from error

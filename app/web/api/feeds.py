@@ -15,8 +15,7 @@ from app.db import enqueue
 from app.feeds import FeedExists, add_feed, feed_json
 from app.models import Feed, Post
 from app.posts import check_http_url, clean_topics
-from app.web.api.posts import BadBody, read_json_body
-from app.web.deps import db_session
+from app.web.deps import db_session, read_json_body
 
 router = APIRouter(tags=["feeds"])
 
@@ -51,10 +50,7 @@ def list_feeds(session: Session = db_session) -> JSONResponse:
 @router.post("/feeds")
 async def add_feed_route(request: Request, session: Session = db_session) -> JSONResponse:
     """Add a feed to poll: 201 with the feed; 409 with the existing one if the URL is known."""
-    try:
-        data = await read_json_body(request, limit=100_000)
-    except BadBody as error:
-        return error.response()
+    data = await read_json_body(request, limit=100_000)
     try:
         body = FeedIn.model_validate(data)
     except ValidationError as error:

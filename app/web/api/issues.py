@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -25,7 +24,7 @@ from app.issues import (
     update_issue,
 )
 from app.models import IssueStatus
-from app.web.deps import db_session, settings_dep
+from app.web.deps import db_session, read_json_body, settings_dep
 from app.weeks import last_complete_week, parse_week, week_window
 
 router = APIRouter(tags=["issues"])
@@ -36,15 +35,7 @@ EDIT_KEYS = (*LIST_KEYS, "subject", "intro")
 
 async def _json_object(request: Request, *, allowed: tuple[str, ...]) -> dict[str, Any]:
     """The body as a JSON object (empty body = {}): 400 if it is not JSON, 422 if not usable."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise HTTPException(413, "the body is too large")
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise HTTPException(400, f"the body is not valid JSON: {error}") from error
+    data = await read_json_body(request, limit=MAX_BODY_BYTES, empty={})
     if not isinstance(data, dict):
         raise HTTPException(422, "the body must be a JSON object")
     unknown = sorted(set(data) - set(allowed))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -12,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.posts import InvalidPosts, list_posts, post_json, upsert_posts, validate_posts
-from app.web.deps import db_session
+from app.web.deps import db_session, read_json_body
 from app.weeks import week_window
 
 router = APIRouter(tags=["posts"])
@@ -20,45 +17,10 @@ router = APIRouter(tags=["posts"])
 MAX_BODY_BYTES = 5_000_000
 
 
-class BadBody(Exception):
-    """A request body the API refuses before looking at its content."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"detail": self.detail}, self.status)
-
-
-async def read_json_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> Any:
-    """The parsed JSON body: 415 if not JSON, 413 past `limit` bytes (checked while reading)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise BadBody(415, "send the body as application/json")
-    too_large = BadBody(413, f"the body is larger than {limit:,} bytes; send smaller batches")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadBody(400, f"the body is not valid JSON: {error}") from error
-
-
 @router.post("/posts")
 async def upsert_posts_route(request: Request, session: Session = db_session) -> JSONResponse:
     """Upsert a JSON list of posts keyed by URL; any invalid post refuses the whole list."""
-    try:
-        data = await read_json_body(request)
-    except BadBody as error:
-        return error.response()
+    data = await read_json_body(request, limit=MAX_BODY_BYTES)
     try:
         posts = await run_in_threadpool(validate_posts, data)
     except InvalidPosts as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -31,7 +30,7 @@ from app.sending import (
 )
 from app.sending.engine import load_issue
 from app.subscriptions import InvalidAddress, normalise_email
-from app.web.deps import WebContext, context, db_session
+from app.web.deps import WebContext, context, db_session, read_json_body
 
 router = APIRouter(tags=["sending"])
 MAX_BODY_BYTES = 100_000
@@ -103,13 +102,7 @@ def preview_issue(
 
 async def _test_addresses(request: Request) -> list[str]:
     """`{"emails": [...]}`: 1 to 10 valid addresses (normalised, duplicates dropped), else 422."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise HTTPException(413, "the body is too large")
-    try:
-        data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise HTTPException(400, f"the body is not valid JSON: {error}") from error
+    data = await read_json_body(request, limit=MAX_BODY_BYTES, empty={})
     emails = data.get("emails") if isinstance(data, dict) else None
     if not isinstance(emails, list) or not emails or len(emails) > MAX_TEST_RECIPIENTS:
         raise HTTPException(
