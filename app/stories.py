@@ -1,108 +1,303 @@
-"""One story, one slot: whether two headlines tell the same story (SPEC §7 rule 3)."""
+"""One story, one slot (SPEC §7 rule 3): group a week's posts into the events they report.
+
+How (measured on labelled real headlines in `bench/story_quality.py`; README "Story clustering"):
+
+1. Each title loses its wire clutter and is read as stemmed words and canonical quantities
+   (`app.headlines`). Posts whose titles read identically, or whose long summaries do, are copies
+   of one text (syndication) and enter as one node.
+2. A node is a TF-IDF vector of its title words plus its summary's words at a lower weight, fitted
+   on the week itself: a word most posts use says little, a name few posts share says a lot.
+3. Candidate pairs share a word that is rare in the week (a sparse product over rare columns);
+   their exact cosine decides. Pairs far apart in time, or whose titles state different numbers of
+   one kind ("9GW" / "5GW") or opposite actions ("approves" / "cancels"), are never linked.
+4. Links are taken strongest first; two groups join only while the average similarity over all
+   their pairs stays high (average link), so one loose pair cannot chain two stories together.
+"""
 
 from __future__ import annotations
 
-import re
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import NamedTuple
 
-from rapidfuzz import fuzz, process
-from rapidfuzz.utils import default_process
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
 
-# Sorted-token similarity (0-100) at or above which two titles may be the same story; below 90
-# only because _distinct_stories() vetoes titles that swap a number, a subject or a name.
-DUPLICATE_SIMILARITY = 85.0
+from app.headlines import (
+    Reading,
+    actions_conflict,
+    markers_conflict,
+    places_conflict,
+    quantities_conflict,
+    read_headline,
+    strip_wire_clutter,
+)
 
-_WORD_RE = re.compile(r"[^\W_]+")
-# Words naming what a story is about, by kind: titles that swap one kind for another (solar for
-# wind, rise for fall) are two stories however alike the rest reads.
-_SUBJECTS = {
-    word: kind
-    for kind, words in {
-        "solar": "solar photovoltaic pv", "wind": "wind", "offshore": "offshore",
-        "onshore": "onshore", "hydrogen": "hydrogen", "nuclear": "nuclear", "coal": "coal",
-        "gas": "gas lng", "oil": "oil crude petrol diesel", "hydro": "hydro hydropower",
-        "geothermal": "geothermal", "bio": "biomass biogas biofuel biofuels",
-        "battery": "battery batteries", "lithium": "lithium", "sodium": "sodium",
-        "up": "rise rises rose rising jump jumps jumped climb climbs climbed soar soars surge "
-        "surges gain gains high higher highest increase increases rebound rebounds",
-        "down": "fall falls fell falling drop drops dropped slide slides slump slumps sink sinks "
-        "decline declines low lower lowest decrease decreases plunge plunges",
-    }.items()
-    for word in words.split()
-}  # fmt: skip
-# Capitalised words that open a headline rather than name anyone.
-_OPENERS = frozenset({
-    "a", "an", "the", "how", "why", "what", "when", "where", "who", "which", "this", "these",
-    "those", "inside", "after", "before", "as", "in", "on", "at", "for", "with", "from", "is",
-    "are", "will", "can", "no", "new", "breaking", "analysis", "opinion", "exclusive", "update",
-    "explainer", "factcheck", "guest", "post", "watch", "live", "and", "or", "of", "to", "by",
-})  # fmt: skip
-
-
-class StoryTitle(NamedTuple):
-    """A title as duplicate detection sees it: the text, and its words sorted for fuzzy matching."""
-
-    text: str
-    key: str
+# A summary says more than a title but less precisely: its words count at this share of a title's.
+SUMMARY_WEIGHT = 0.5
+SUMMARY_CHARS = 400  # the lead is what tells the event; the rest drifts into background
+# Cosine at or above which a pair is linked, and average cosine two groups need to join.
+LINK_SIMILARITY = 0.2
+GROUP_SIMILARITY = 0.15
+# Coverage of one event rarely runs longer than this; a later post with the same words is news.
+STORY_WINDOW = timedelta(days=3)
+# Titles that share at least 3 words and differ in exactly one on each side are one sentence
+# with a slot filled differently; a name or subject in that slot ("Spain/Chile approves solar
+# subsidy", "solar/wind record") makes another story. Looser frames are paraphrases, whose
+# outlets name people and places differently all the time (bench/story_quality.py).
+SAME_FRAME_SHARED, SAME_FRAME_SLOTS = 3, 1
+# A summary at least this many words long that two posts share word for word is one wire text.
+COPY_SUMMARY_WORDS = 8
+# Words used by more than this share of the week's posts (and at least RARE_MIN_POSTS) are too
+# common to propose a pair; they still count in the cosine of pairs a rarer word proposed.
+RARE_SHARE, RARE_MIN_POSTS = 0.01, 60
+DENSE_NODES = 3000  # below this many nodes the full similarity product is cheaper than pruning
+_CHUNK_ROWS = 4096
 
 
-def story_title(title: str, source: str = "") -> StoryTitle:
-    """The title without a trailing " - Source", plus its normalised, sorted words."""
-    # Feeds often append " - Source" or " | Source"; it says nothing about the story.
-    for sep in (" - ", " | ", " — ", " – "):
-        head, _, tail = title.rpartition(sep)
-        if head and source and tail.strip().casefold() == source.strip().casefold():
-            title = head
-            break
-    return StoryTitle(title, " ".join(sorted(default_process(title).split())))
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """A post as story matching sees it; `published_at` must be timezone-aware."""
+
+    id: int
+    title: str
+    summary: str
+    source: str
+    published_at: datetime
 
 
-@lru_cache(maxsize=65536)
-def _story_markers(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    # Its words, and the markers two headlines of one story share: numbers, subjects (by kind),
-    # directions and names (capitalised words, unless the title capitalises every word).
-    words = _WORD_RE.findall(text)
-    lowered = frozenset(w.casefold() for w in words)
-    longer = [w for w in words[1:] if len(w) > 3 and w.isalpha()]
-    title_case = bool(longer) and sum(w[0].isupper() for w in longer) > 0.6 * len(longer)
-    markers = set()
-    for position, word in enumerate(words):
-        folded = word.casefold()
-        if folded in _SUBJECTS:
-            markers.add(_SUBJECTS[folded])
-        elif any(ch.isdigit() for ch in word) or (
-            len(word) > 1
-            and word[0].isupper()
-            and folded not in _OPENERS
-            and (not title_case or position == 0 or word.isupper())
-        ):
-            markers.add(folded)
-    return lowered, frozenset(markers)
+@dataclass(frozen=True)
+class Stories:
+    """Per input post: the story it belongs to and the group of copies of one text it is in.
+
+    Labels are the index of the first post of the story (or copy group) in the input.
+    """
+
+    story: list[int]
+    copies: list[int]
 
 
-def _distinct_stories(first: str, second: str) -> bool:
-    # Each side names something the other lacks (solar vs wind, 9GW vs 5GW, rise vs fall, Spain
-    # vs Chile): the same frame about another subject. A one-sided extra ("Brazil: ...") is fine.
-    words_a, markers_a = _story_markers(first)
-    words_b, markers_b = _story_markers(second)
-    return bool(markers_a - markers_b - words_b) and bool(markers_b - markers_a - words_a)
+@lru_cache(maxsize=200_000)
+def _read_title(title: str, source: str) -> Reading:
+    return read_headline(strip_wire_clutter(title, source))
 
 
-def same_story(first: str, second: str) -> bool:
-    """Whether two titles tell one story: sorted words nearly alike and no swapped marker."""
-    a, b = story_title(first), story_title(second)
-    similar = fuzz.ratio(a.key, b.key, score_cutoff=DUPLICATE_SIMILARITY) > 0
-    return bool(a.key) and similar and not _distinct_stories(a.text, b.text)
+@lru_cache(maxsize=200_000)
+def _read_summary(summary: str) -> Reading:
+    return read_headline(summary[:SUMMARY_CHARS])
 
 
-def story_matches(
-    title: StoryTitle, pool: list[StoryTitle], keys: list[str]
-) -> list[tuple[float, int]]:
-    """(similarity, index) of each pool title (`keys`: their keys) telling `title`'s story."""
-    if not title.key:
-        return []
-    hits = process.extract(
-        title.key, keys, scorer=fuzz.ratio, score_cutoff=DUPLICATE_SIMILARITY, limit=None
+class _Groups:
+    """Union-find over indices with group sizes."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+        self.size = [1] * n
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> int:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return ra
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        return ra
+
+
+def _copy_groups(titles: list[Reading], summaries: list[Reading]) -> _Groups:
+    """Posts with one title reading, or one long summary reading, are copies of one text."""
+    groups = _Groups(len(titles))
+    first: dict[tuple, int] = {}
+    for i, (title, summary) in enumerate(zip(titles, summaries, strict=True)):
+        keys = [("t", title.tokens)] if title.tokens else []
+        if len(summary.tokens) >= COPY_SUMMARY_WORDS:
+            keys.append(("s", summary.tokens))
+        for key in keys:
+            if key in first:
+                groups.union(first[key], i)
+            else:
+                first[key] = i
+    return groups
+
+
+def _vectors(titles: list[list[str]], summaries: list[list[str]]) -> sparse.csr_matrix:
+    """Row-normalised TF-IDF of title words plus SUMMARY_WEIGHT × summary words, one vocabulary."""
+    vectorizer = TfidfVectorizer(
+        analyzer=lambda tokens: tokens, sublinear_tf=True, norm=None, dtype=np.float32
     )
-    return [(sim, i) for _, sim, i in hits if not _distinct_stories(title.text, pool[i].text)]
+    vectorizer.fit(titles + summaries)
+    matrix = vectorizer.transform(titles) + SUMMARY_WEIGHT * vectorizer.transform(summaries)
+    return normalize(matrix.tocsr(), norm="l2", copy=False)
+
+
+def _candidate_pairs(vectors: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, cosine) for i < j with cosine ≥ LINK_SIMILARITY, proposed by a rare shared word."""
+    n = vectors.shape[0]
+    if n < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32)
+    if n <= DENSE_NODES:
+        proposer = vectors
+    else:
+        df = np.bincount(vectors.indices, minlength=vectors.shape[1])
+        rare = np.flatnonzero(df <= max(RARE_MIN_POSTS, RARE_SHARE * n))
+        proposer = vectors[:, rare].tocsr()
+    rows, cols = [], []
+    transposed = proposer.T.tocsc()
+    for start in range(0, n, _CHUNK_ROWS):
+        product = (proposer[start : start + _CHUNK_ROWS] @ transposed).tocoo()
+        keep = (product.col > product.row + start) & (product.data > 0)
+        rows.append(product.row[keep] + start)
+        cols.append(product.col[keep])
+    i, j = np.concatenate(rows), np.concatenate(cols)
+    if proposer is vectors:
+        cosine = np.asarray(vectors[i].multiply(vectors[j]).sum(axis=1)).ravel()
+    else:
+        cosine = np.zeros(len(i), dtype=np.float32)
+        for start in range(0, len(i), 200_000):
+            part = slice(start, start + 200_000)
+            products = vectors[i[part]].multiply(vectors[j[part]])
+            cosine[part] = np.asarray(products.sum(axis=1)).ravel()
+    keep = cosine >= LINK_SIMILARITY
+    return i[keep], j[keep], cosine[keep]
+
+
+def _same_frame(a: Reading, b: Reading) -> bool:
+    # One sentence with a slot filled differently ("Spain/Chile approves solar subsidy"), not a
+    # paraphrase: outlets paraphrasing one event name people and places differently all the time.
+    left, right = set(a.tokens), set(b.tokens)
+    shared = len(left & right)
+    return (
+        shared >= SAME_FRAME_SHARED
+        and len(left - right) == SAME_FRAME_SLOTS
+        and len(right - left) == SAME_FRAME_SLOTS
+    )
+
+
+def _conflict(a: Reading, b: Reading, summaries: tuple[Reading, Reading]) -> bool:
+    return (
+        quantities_conflict(a.quantities, b.quantities)
+        or actions_conflict(a.actions, b.actions)
+        or places_conflict(a, b, also=summaries)
+        or (_same_frame(a, b) and markers_conflict(a, b, also=summaries))
+    )
+
+
+def _merge(
+    n: int, pairs: list[tuple[int, int, float]], vetoed: list[tuple[int, int]]
+) -> _Groups:
+    """Average-link merging over pairs sorted strongest first; vetoed pairs never share a group."""
+    links: list[dict[int, float]] = [{} for _ in range(n)]
+    for a, b, similarity in pairs:
+        links[a][b] = links[b][a] = similarity
+    barred: list[set[int]] = [set() for _ in range(n)]
+    for a, b in vetoed:
+        barred[a].add(b)
+        barred[b].add(a)
+    groups = _Groups(n)
+    find = groups.find
+    members: dict[int, list[int]] = {}
+    for a, b, _similarity in pairs:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        left, right = members.get(ra), members.get(rb)
+        if left is None and right is None:  # two lone posts: the pair itself is the average
+            if b in barred[a]:
+                continue
+            members[groups.union(ra, rb)] = [ra, rb]
+            continue
+        left, right = left or [ra], right or [rb]
+        small, other = (left, rb) if len(left) <= len(right) else (right, ra)
+        if any(find(x) == other for m in small for x in barred[m]):
+            continue
+        total = sum(s for m in small for x, s in links[m].items() if find(x) == other)
+        if total / (len(left) * len(right)) < GROUP_SIMILARITY:
+            continue
+        root = groups.union(ra, rb)
+        members[root] = left + right
+        members.pop(rb if root == ra else ra, None)
+    return groups
+
+
+def group_stories(posts: Sequence[Headline]) -> Stories:
+    """Which posts report one event (`story`) and which are copies of one text (`copies`)."""
+    titles = [_read_title(p.title, p.source) for p in posts]
+    summaries = [_read_summary(p.summary) for p in posts]
+    copy_groups = _copy_groups(titles, summaries)
+    copies = [copy_groups.find(i) for i in range(len(posts))]
+    # One node per copy group: its first post speaks for it; its time span is the group's.
+    node_of: dict[int, int] = {}
+    leaders: list[int] = []
+    for i, root in enumerate(copies):
+        if root not in node_of:
+            node_of[root] = len(leaders)
+            leaders.append(i)
+    times = [math.inf] * len(leaders)  # the group's first post
+    for i, root in enumerate(copies):
+        node = node_of[root]
+        times[node] = min(times[node], posts[i].published_at.timestamp())
+    vectors = _vectors(
+        [list(titles[i].tokens) for i in leaders], [list(summaries[i].tokens) for i in leaders]
+    )
+    rows, cols, cosines = _candidate_pairs(vectors)
+    times = np.asarray(times)
+    near = np.abs(times[rows] - times[cols]) <= STORY_WINDOW.total_seconds()
+    rows, cols, cosines = rows[near], cols[near], cosines[near]
+    # Only pairs whose titles both state a number, an action or a name can conflict.
+    stated = np.array([bool(titles[i].quantities or titles[i].actions or titles[i].markers
+                            or titles[i].places) for i in leaders])  # fmt: skip
+    check = stated[rows] & stated[cols]
+    vetoed = [
+        (a, b)
+        for a, b in zip(rows[check].tolist(), cols[check].tolist(), strict=True)
+        if _conflict(
+            titles[leaders[a]], titles[leaders[b]], (summaries[leaders[a]], summaries[leaders[b]])
+        )
+    ]
+    barred = {(a, b) for a, b in vetoed}
+    order = np.argsort(-cosines, kind="stable")
+    pairs = [
+        (a, b, similarity)
+        for a, b, similarity in zip(
+            rows[order].tolist(), cols[order].tolist(), cosines[order].tolist(), strict=True
+        )
+        if (a, b) not in barred
+    ]
+    merged = _merge(len(leaders), pairs, vetoed)
+    first_of_story: dict[int, int] = {}
+    story = []
+    for i in range(len(posts)):
+        root = merged.find(node_of[copies[i]])
+        story.append(first_of_story.setdefault(root, i))
+    first_copy: dict[int, int] = {}
+    copies = [first_copy.setdefault(root, i) for i, root in enumerate(copies)]
+    return Stories(story, copies)
+
+
+def cluster_stories(posts: Sequence[Headline]) -> list[int]:
+    """A story label per post (equal labels = one event), in input order."""
+    return group_stories(posts).story
+
+
+def same_story(first: str, second: str, *, summaries: tuple[str, str] = ("", "")) -> bool:
+    """Whether two headlines (published together) report one event."""
+    moment = datetime.fromisoformat("2026-01-05T00:00:00+00:00")
+    pair = [
+        Headline(0, first, summaries[0], "", moment),
+        Headline(1, second, summaries[1], "", moment),
+    ]
+    labels = cluster_stories(pair)
+    return labels[0] == labels[1]

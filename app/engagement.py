@@ -1,0 +1,140 @@
+"""Engagement judged against exposure (SPEC §7 rule 2): the week's prior and each post's score."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.candidates import Candidate
+
+# Shares and comments cost a reader more effort than a like, so they say more about value.
+ENGAGEMENT_WEIGHTS = {"likes": 1.0, "comments": 2.0, "shares": 3.0}
+# Below this many views a post's own rate is too noisy to help fit the week's prior.
+MIN_EVIDENCE_VIEWS = 100
+# Prior strength in pseudo-views: fewer than ~100 views never outweighs the week's typical rate.
+MIN_PSEUDO_VIEWS, MAX_PSEUDO_VIEWS, DEFAULT_PSEUDO_VIEWS = 100.0, 5000.0, 300.0
+DEFAULT_TYPICAL_RATE = 0.02
+# A post live for minutes is judged as if live this long, so a lucky first hour cannot explode.
+MIN_HOURS_LIVE = 12.0
+# Reach enters as log10(10 + views) ** 0.75: it helps, but a 200x larger audience only lifts a
+# score about 1.7x, so a post shown far more cannot win on exposure alone (bench/rank_quality.py).
+REACH_EXPONENT = 0.75
+# A post may claim a rate above the week's typical one only in proportion to its views: up to 3
+# interquartile ranges (Tukey's far-out distance) at MIN_EVIDENCE_VIEWS views, 1.2 at 40 views.
+# A tiny audience is mostly the author's own circle, not independent readers, so the binomial
+# prior alone still let a 40-view post at 50 % likes top a 20,000-view story (SPEC §7 rule 2,
+# the app/demo traps). Well-viewed posts are untouched, so bench/rank_quality.py does not move.
+CLAIM_IQRS = 3.0
+# No usable quartiles (too few well-observed posts, or most alike): spread = the pooled rate.
+FALLBACK_SPREAD = 1.0
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The week's typical rate, its strength in pseudo-views, typical reach, rates' IQR."""
+
+    typical_rate: float = DEFAULT_TYPICAL_RATE
+    pseudo_views: float = DEFAULT_PSEUDO_VIEWS
+    typical_reach: float = 0.0
+    rate_spread: float = math.inf  # IQR of well-observed rates; inf lets any rate count
+
+
+def seen_by(c: Candidate) -> int:
+    """Views, at least the engagements (each came from someone who saw the post)."""
+    # Every like, share or comment came from someone who saw the post; a source that reports
+    # engagement but no views must not look like an infinite engagement rate.
+    return max(c.views, c.likes + c.shares + c.comments)
+
+
+def _weighted_engagement(c: Candidate, power: int = 1) -> float:
+    # power=2 gives the Poisson variance of the weighted count, used to fit the prior.
+    w = ENGAGEMENT_WEIGHTS
+    likes, comments, shares = (w[k] ** power for k in ("likes", "comments", "shares"))
+    return likes * c.likes + comments * c.comments + shares * c.shares
+
+
+def _age_adjustment(c: Candidate, window_start: datetime, now: datetime) -> float:
+    # Counters are read at `now`, so exposure runs to now (not to the window's end): a post
+    # published late had fewer hours to gather views than the week's earliest posts.
+    reference = max((now - window_start).total_seconds() / 3600, MIN_HOURS_LIVE)
+    hours_live = max((now - c.published_at).total_seconds() / 3600, MIN_HOURS_LIVE)
+    return max(reference / hours_live, 1.0)
+
+
+def fit_prior(candidates: Iterable[Candidate], *, window_end: datetime, now: datetime) -> Prior:
+    """Fit the week's typical rate, pseudo-views (method of moments) and the rates' spread."""
+    pool = list(candidates)
+    start = window_end - timedelta(days=7)
+    reaches = [seen_by(c) * _age_adjustment(c, start, now) for c in pool]
+    typical_reach = statistics.median(reaches) if reaches else 0.0
+    views = sum(seen_by(c) for c in pool)
+    pooled = sum(map(_weighted_engagement, pool)) / views if views else DEFAULT_TYPICAL_RATE
+    solid = [c for c in pool if seen_by(c) >= MIN_EVIDENCE_VIEWS]
+    if len(solid) < 5:
+        return Prior(pooled, DEFAULT_PSEUDO_VIEWS, typical_reach, FALLBACK_SPREAD * pooled)
+    rates = [_weighted_engagement(c) / seen_by(c) for c in solid]
+    typical = statistics.median(rates)
+    q1, _, q3 = statistics.quantiles(rates, n=4)
+    # Most posts alike (often all without engagement): a zero IQR would cap every post at typical.
+    spread = q3 - q1 if q3 > q1 else FALLBACK_SPREAD * pooled
+    # Sampling noise of each rate (Poisson counts, weighted), taken out of the observed spread.
+    noise = statistics.fmean(_weighted_engagement(c, 2) / seen_by(c) ** 2 for c in solid)
+    true_spread = statistics.pvariance(rates) - noise
+    engaged = sum(map(_weighted_engagement, solid))
+    mean_weight = sum(_weighted_engagement(c, 2) for c in solid) / engaged if engaged else 1.0
+    if typical <= 0 or true_spread <= 0:
+        pseudo = MAX_PSEUDO_VIEWS
+    else:
+        pseudo = min(max(typical * mean_weight / true_spread, MIN_PSEUDO_VIEWS), MAX_PSEUDO_VIEWS)
+    return Prior(typical, pseudo, typical_reach, spread)
+
+
+def _credited_rate(views: int, engagement: float, prior: Prior) -> float:
+    # The part of a post's rate its views can back: typical plus CLAIM_IQRS IQRs per 100 views.
+    if views == 0:
+        return 0.0
+    claim = CLAIM_IQRS * prior.rate_spread * views / MIN_EVIDENCE_VIEWS
+    return min(engagement / views, prior.typical_rate + claim)
+
+
+def score_parts(
+    c: Candidate, window_start: datetime, now: datetime, prior: Prior
+) -> tuple[int, float, float, float, float, float, float]:
+    """(views, weighted engagement, credited, shrunk rate, age adjustment, reach factor, score)."""
+    views, engagement = seen_by(c), _weighted_engagement(c)
+    credited = _credited_rate(views, engagement, prior)
+    pseudo, typical = prior.pseudo_views, prior.typical_rate
+    shrunk = (credited * views + pseudo * typical) / (views + pseudo)
+    adjustment = _age_adjustment(c, window_start, now)
+    reach_factor = math.log10(10 + views * adjustment) ** REACH_EXPONENT
+    return views, engagement, credited, shrunk, adjustment, reach_factor, shrunk * reach_factor
+
+
+def score(c: Candidate, *, window_end: datetime, now: datetime, prior: Prior) -> tuple[float, dict]:
+    """Score = shrunk credited rate × log10(10 + age-adjusted views) ** 0.75, with its parts."""
+    views, engagement, credited, shrunk, adjustment, reach_factor, value = score_parts(
+        c, window_end - timedelta(days=7), now, prior
+    )
+    rate = engagement / views if views else None
+    reasons = {
+        "views": views,
+        "weighted_engagement": round(engagement, 2),
+        "engagement_weights": dict(ENGAGEMENT_WEIGHTS),
+        "engagement_rate": round(rate, 5) if rate is not None else None,
+        "credited_rate": round(credited, 5),
+        "rate_capped": rate is not None and credited < rate,
+        "typical_rate": round(prior.typical_rate, 5),
+        "rate_spread": round(prior.rate_spread, 5) if math.isfinite(prior.rate_spread) else None,
+        "pseudo_views": round(prior.pseudo_views, 1),
+        "shrunk_rate": round(shrunk, 5),
+        "age_adjustment": round(adjustment, 3),
+        "adjusted_reach": round(views * adjustment, 1),
+        "reach_factor": round(reach_factor, 4),
+        "score": round(value, 6),
+    }
+    return value, reasons
+
+

@@ -1,0 +1,336 @@
+"""A headline as story matching reads it: wire clutter off, numbers in one spelling, word stems.
+
+Outlets word one event differently ("€5bn", "EUR 5 billion", "5,000 million euros"; "UPDATE 1-"
+in front, " - Reuters" behind). This module turns a title or summary into the tokens that say what
+happened, so that `app.stories` compares events rather than spellings.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import NamedTuple
+
+import snowballstemmer
+
+from app.places import countries
+
+# Wire-service and section labels that open a headline: "UPDATE 1-", "REFILE-", "EXCLUSIVE:".
+_PREFIX_RE = re.compile(
+    r"^(?:\s*(?:update|refile|corrected|correction|rpt|repeat|exclusive|breaking(?: news)?|"
+    r"wrapup|analysis|insight|factbox|explainer|focus|brief|video|watch|live|opinion|column|"
+    r"editorial|podcast|press release|pr|in brief|news)(?:\s*\d+)?\s*(?:[-:|–—]+|\s-\s)\s*)+",
+    re.IGNORECASE,
+)
+# "CNBC: …", "Rumor: …", "Brazil: …": a one- or two-word label before a colon says who or where
+# the piece is from, not what happened.
+_LABEL_RE = re.compile(r"^[\w'’.&-]+(?:\s[\w'’.&-]+)?:\s")
+_SUFFIX_SEPARATORS = (" - ", " | ", " — ", " – ", " -- ", " :: ")
+_PAREN_TAIL_RE = re.compile(r"\s*[\(\[][^()\[\]]{1,40}[\)\]]\s*$")
+# A trailing ": Outlet" is only dropped when it reads like a name (one or two capitalised words).
+_COLON_TAIL_RE = re.compile(r":\s*((?:[A-Z][\w&.']*|[A-Z]{2,})(?:\s+[A-Z][\w&.']*)?)\s*$")
+_TAIL_MAX_WORDS = 4
+
+_CURRENCIES = {
+    "€": "eur", "eur": "eur", "euro": "eur", "euros": "eur", "$": "usd", "us$": "usd",
+    "usd": "usd", "dollar": "usd", "dollars": "usd", "£": "gbp", "gbp": "gbp", "pound": "gbp",
+    "pounds": "gbp", "¥": "jpy", "yen": "jpy", "jpy": "jpy", "yuan": "cny", "cny": "cny",
+    "rmb": "cny", "a$": "aud", "aud": "aud", "c$": "cad", "cad": "cad", "rs": "inr", "inr": "inr",
+    "rupees": "inr", "₹": "inr", "chf": "chf", "francs": "chf", "nok": "nok", "sek": "sek",
+    "dkk": "dkk", "kroner": "dkk", "krona": "sek", "kronor": "sek",
+}  # fmt: skip
+_MAGNITUDES = {
+    "k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "mln": 1e6, "million": 1e6, "millions": 1e6,
+    "b": 1e9, "bn": 1e9, "bln": 1e9, "billion": 1e9, "billions": 1e9, "tn": 1e12, "trn": 1e12,
+    "trillion": 1e12, "crore": 1e7, "lakh": 1e5,
+}  # fmt: skip
+# Units folded to one base so "1,200 MW" and "1.2GW" read the same.
+_UNITS = {
+    "w": ("w", 1.0), "kw": ("w", 1e3), "mw": ("w", 1e6), "gw": ("w", 1e9), "tw": ("w", 1e12),
+    "wh": ("wh", 1.0), "kwh": ("wh", 1e3), "mwh": ("wh", 1e6), "gwh": ("wh", 1e9),
+    "twh": ("wh", 1e12), "%": ("pct", 1.0), "percent": ("pct", 1.0), "pct": ("pct", 1.0),
+    "tonnes": ("t", 1.0), "tons": ("t", 1.0), "tonne": ("t", 1.0), "mt": ("t", 1e6),
+    "gt": ("t", 1e9), "km": ("m", 1e3), "miles": ("mile", 1.0), "bpd": ("bpd", 1.0),
+    "barrels": ("bbl", 1.0), "degrees": ("deg", 1.0), "°c": ("deg", 1.0), "c": ("deg", 1.0),
+}  # fmt: skip
+_CURRENCY_WORDS = "|".join(sorted((re.escape(c) for c in _CURRENCIES), key=len, reverse=True))
+_MAGNITUDE_WORDS = "|".join(sorted(_MAGNITUDES, key=len, reverse=True))
+_UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+_NUMBER_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+# Read around each number rather than scanning every position for a currency: 5x faster.
+_BEFORE_RE = re.compile(rf"(?:^|[^\w$])(?P<pre>{_CURRENCY_WORDS})\s?$", re.IGNORECASE)
+_AFTER_RE = re.compile(
+    rf"(?:\s?(?P<mag>{_MAGNITUDE_WORDS})(?![a-z]))?"
+    rf"(?:\s?(?P<unit>{_UNIT_WORDS})(?![a-z]))?"
+    rf"(?:\s(?P<post>{_CURRENCY_WORDS})(?![a-z]))?",
+    re.IGNORECASE,
+)
+_DIGIT_RE = re.compile(r"\d")
+_UNIT_SPELLINGS_RE = re.compile(r"\bper\s+cent\b", re.IGNORECASE)
+_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|\x00q\d+\x00")
+_STOPWORDS = frozenset(
+    " ".join((
+        "a an the and or but of to in on at for with from by as is are was were be been being it",
+        "its it's this that these those has have had will would could should can may might not",
+        "no new says said say report reports reported sources source according amid after over",
+        "into about up out than then there their they them he she his her we our you your i me",
+        "my what why how when where who which while vs via per more most just also only s t here",
+        "now today week year years first last one two",
+    )).split()
+)  # fmt: skip
+_STEMMER = snowballstemmer.stemmer("english")
+# What a headline says happened, by kind; two headlines with opposite kinds ("approves" /
+# "cancels", "rise" / "fall") report two events however many words they share. "drop" is both a
+# cancellation and a fall: it conflicts with approval and with a rise.
+_ACTIONS = {
+    "go": "approve approves approved approval backs backed greenlight greenlights greenlit "
+    "clears cleared authorises authorizes authorised authorized grants granted okays okayed "
+    "passes passed signs signed wins won awards awarded",
+    "stop": "cancel cancels cancelled canceled cancellation scraps scrapped scrap rejects "
+    "rejected reject blocks blocked halts halted halt drop drops dropped abandons abandoned "
+    "abandon vetoes vetoed denies denied kills killed shelves shelved suspends suspended axes "
+    "axed loses lost",
+    "up": "rise rises rose rising jump jumps jumped climb climbs climbed soar soars soared surge "
+    "surges surged gain gains gained increase increases increased rebound rebounds rebounded "
+    "higher highest record",
+    "down": "fall falls fell falling drop drops dropped slide slides slid slump slumps slumped "
+    "sink sinks sank decline declines declined decrease decreases decreased plunge plunges "
+    "plunged tumble tumbles tumbled lower lowest",
+    "open": "opens opened launch launches launched starts started begins began",
+    "close": "closes closed shut shuts ends ended stops stopped",
+}
+# Words naming what a story is about, by kind: titles that swap one kind for another (solar for
+# wind, gas for oil) are two stories however alike the rest reads.
+_SUBJECTS = {
+    word: f"subject:{kind}"
+    for kind, words in {
+        "solar": "solar photovoltaic pv", "wind": "wind", "offshore": "offshore",
+        "onshore": "onshore", "hydrogen": "hydrogen", "nuclear": "nuclear", "coal": "coal",
+        "gas": "gas lng", "oil": "oil crude petrol diesel", "hydro": "hydro hydropower",
+        "geothermal": "geothermal", "bio": "biomass biogas biofuel biofuels",
+        "battery": "battery batteries", "lithium": "lithium", "sodium": "sodium",
+        "heat": "heat-pump heatpump", "ev": "ev evs",
+    }.items()
+    for word in words.split()
+}  # fmt: skip
+# Capitalised words that open a headline rather than name anyone.
+_OPENERS = frozenset(
+    " ".join((
+        "a an the how why what when where who which this these those inside after before as in on",
+        "at for with from is are will can no new breaking analysis opinion exclusive update",
+        "explainer factcheck guest post watch live and or of to by but not it its here there",
+        "could would should may might must more most over under into out up down says said",
+    )).split()
+)  # fmt: skip
+_OPPOSITE = {"go": "stop", "stop": "go", "up": "down", "down": "up", "open": "close",
+             "close": "open"}  # fmt: skip
+_ACTION_OF: dict[str, set[str]] = {}
+for _kind, _words in _ACTIONS.items():
+    for _word in _words.split():
+        _ACTION_OF.setdefault(_word, set()).add(_kind)
+
+
+class Quantity(NamedTuple):
+    """A number as a headline states it: its kind ("eur", "w", "pct", "year", "") and value."""
+
+    kind: str
+    value: float
+
+
+class Reading(NamedTuple):
+    """What story matching needs of one text: tokens (stems, numbers), quantities, actions,
+    its words as written (case-folded), its markers (subjects by kind, names), its countries."""
+
+    tokens: tuple[str, ...]
+    quantities: tuple[Quantity, ...]
+    actions: frozenset[str]
+    words: frozenset[str]
+    markers: frozenset[str]
+    places: frozenset[str]
+
+
+def strip_wire_clutter(title: str, source: str = "") -> str:
+    """The title without wire prefixes ("UPDATE 1-") and outlet or "- sources" tails."""
+    text = unicodedata.normalize("NFKC", title).strip()
+    head = text[:40]
+    if "-" in head or ":" in head or "|" in head or "–" in head or "—" in head:
+        text = _PREFIX_RE.sub("", text, count=1).strip()
+        label = _LABEL_RE.match(text)
+        if label and len(text[label.end() :].split()) >= 4:
+            text = text[label.end() :].strip()
+    for _ in range(2):  # "… - sources - Reuters"
+        before = text
+        if text.endswith((")", "]")):
+            text = _PAREN_TAIL_RE.sub("", text).strip() or text
+        for sep in _SUFFIX_SEPARATORS:
+            if sep not in text:
+                continue
+            head, found, tail = text.rpartition(sep)
+            words = tail.split()
+            names_source = bool(source) and tail.strip().casefold() == source.strip().casefold()
+            short_label = len(words) <= _TAIL_MAX_WORDS and not any(c.isdigit() for c in tail)
+            if head.strip() and (names_source or short_label):
+                text = head.strip()
+                break
+        if ":" in text and (match := _COLON_TAIL_RE.search(text)):
+            head = text[: match.start()].strip()
+            if len(head.split()) >= 3:
+                text = head
+        if text == before:
+            break
+    return text
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _quantity(number: str, pre: str | None, after: re.Match[str]) -> Quantity:
+    value = _number(number)
+    if after["mag"]:
+        value *= _MAGNITUDES[after["mag"].casefold()]
+    kind = ""
+    currency = pre or after["post"]
+    if currency:
+        kind = _CURRENCIES[currency.casefold()]
+    if after["unit"]:
+        unit, scale = _UNITS[after["unit"].casefold()]
+        kind, value = (kind or unit), value * scale
+    if not kind and not after["mag"] and "." not in number and 1900 <= value <= 2100:
+        kind = "year"
+    return Quantity(kind, value)
+
+
+def _mark_quantities(text: str, quantities: list[Quantity]) -> str:
+    """The text with each quantity (currency, number, magnitude, unit) replaced by a marker."""
+    pieces, cursor = [], 0
+    for match in _NUMBER_RE.finditer(text):
+        start, end = match.span()
+        if start < cursor or (start and (text[start - 1].isalnum() or text[start - 1] in "._")):
+            continue
+        before = _BEFORE_RE.search(text, max(cursor, start - 6), start)
+        after = _AFTER_RE.match(text, end)
+        if before:
+            start = before.start("pre")
+        quantities.append(_quantity(match[0], before["pre"] if before else None, after))
+        pieces += [text[cursor:start], f" \x00q{len(quantities) - 1}\x00 "]
+        cursor = after.end()
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def _quantity_token(quantity: Quantity) -> str:
+    return f"#{quantity.kind}:{quantity.value:.4g}"
+
+
+@lru_cache(maxsize=200_000)
+def _read_word(word: str) -> tuple[str | None, frozenset[str]]:
+    """A word's token (its stem; None for a stop word) and the actions it names."""
+    folded = word.casefold().replace("’", "'")
+    actions = frozenset(_ACTION_OF.get(folded, ()))
+    if folded.endswith("'s"):
+        folded = folded[:-2]
+    if folded in _STOPWORDS or (len(folded) == 1 and folded.isascii()):
+        return None, actions
+    return _STEMMER.stemWord(folded), actions
+
+
+def _fold_accents(text: str) -> str:
+    # "Moïse" and "Moise", "Ørsted" and "Orsted": outlets drop diacritics unevenly.
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text.replace("ø", "o").replace("Ø", "O"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def read_headline(text: str) -> Reading:
+    """Tokens of a title or summary: stemmed words (no stop words) and canonical quantities."""
+    text = unicodedata.normalize("NFKC", _fold_accents(text))
+    places = countries(text)
+    quantities: list[Quantity] = []
+    marked = text
+    if _DIGIT_RE.search(text):
+        marked = _mark_quantities(_UNIT_SPELLINGS_RE.sub("percent", text), quantities)
+    tokens = []
+    actions: set[str] = set()
+    written = _WORD_RE.findall(marked)
+    for word in written:
+        if word.startswith("\x00"):
+            tokens.append(_quantity_token(quantities[int(word[2:-1])]))
+            continue
+        token, named = _read_word(word)
+        if named:
+            actions |= named
+        if token is not None:
+            tokens.append(token)
+    words = [w for w in written if not w.startswith("\x00")]
+    folded = frozenset(w.casefold() for w in words)
+    return Reading(
+        tuple(tokens), tuple(quantities), frozenset(actions), folded, _markers(words), places
+    )
+
+
+def _markers(words: list[str]) -> frozenset[str]:
+    """Subjects by kind, and names: capitalised words, unless the title capitalises every word."""
+    longer = [w for w in words[1:] if len(w) > 3 and w.isalpha()]
+    title_case = bool(longer) and sum(w[0].isupper() for w in longer) > 0.6 * len(longer)
+    markers = set()
+    for position, word in enumerate(words):
+        folded = word.casefold()
+        if folded in _SUBJECTS:
+            markers.add(_SUBJECTS[folded])
+        elif (
+            len(word) > 1
+            and word[0].isupper()
+            and folded not in _OPENERS
+            and (not title_case or position == 0 or word.isupper())
+        ):
+            markers.add(_read_word(word)[0] or folded)
+    return frozenset(markers)
+
+
+def markers_conflict(first: Reading, second: Reading, *, also: tuple[Reading, Reading]) -> bool:
+    """Each names something the other never mentions (solar / wind, Spain / Chile): one frame
+    about two subjects. `also` are the two texts' summaries, whose words count as mentions too."""
+    seen_first = first.markers | set(first.tokens) | also[0].markers | set(also[0].tokens)
+    seen_second = second.markers | set(second.tokens) | also[1].markers | set(also[1].tokens)
+    return bool(first.markers - seen_second) and bool(second.markers - seen_first)
+
+
+def places_conflict(first: Reading, second: Reading, *, also: tuple[Reading, Reading]) -> bool:
+    """The titles put the event in different countries, and neither text mentions the other's."""
+    if not first.places or not second.places:
+        return False
+    return not (first.places & (second.places | also[1].places)) and not (
+        second.places & (first.places | also[0].places)
+    )
+
+
+def actions_conflict(first: frozenset[str], second: frozenset[str]) -> bool:
+    """One headline says an event went one way and the other says it went the opposite way."""
+    return bool(first and second) and any(
+        _OPPOSITE[kind] in second and kind not in second and _OPPOSITE[kind] not in first
+        for kind in first
+    )
+
+
+def quantities_conflict(first: tuple[Quantity, ...], second: tuple[Quantity, ...]) -> bool:
+    """Both state a number of one kind (euros, GW, a bare count) and no value of it agrees.
+
+    Within 15 % counts as agreeing: outlets round ("€5bn", "€5.2bn"). Years conflict only when
+    both headlines name one and they differ.
+    """
+    if not first or not second:
+        return False
+    kinds = {q.kind for q in first} & {q.kind for q in second}
+    for kind in kinds:
+        left = [q.value for q in first if q.kind == kind]
+        right = [q.value for q in second if q.kind == kind]
+        if not any(_close(a, b) for a in left for b in right):
+            return True
+    return False
+
+
+def _close(a: float, b: float) -> bool:
+    return a == b or abs(a - b) <= 0.15 * max(abs(a), abs(b))
