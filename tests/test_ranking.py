@@ -10,16 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.ranking import (
-    MAX_PSEUDO_VIEWS,
-    MIN_PSEUDO_VIEWS,
-    Candidate,
-    Rules,
-    fit_prior,
-    is_on_topic,
-    rank,
-    score,
-)
+from app.engagement import MAX_PSEUDO_VIEWS, MIN_PSEUDO_VIEWS, fit_prior, score
+from app.ranking import Candidate, Rules, is_on_topic, rank
 from app.stories import same_story
 from app.weeks import format_week, last_complete_week, parse_week, week_of, week_window
 
@@ -278,7 +270,7 @@ def test_a_capped_post_says_so_in_its_summary() -> None:
     ranking = rank([thin, *typical_week()], week=WEEK, now=NOW, rules=Rules(TOPICS, size=100))
     item = next(i for i in ranking.items if i.post_id == 1)
     assert item.reasons["rate_capped"] is True
-    assert "too few views to back its rate" in item.reasons["summary"]
+    assert "too few views to back its high rate" in item.reasons["summary"]
     assert item.rank > 3
 
 
