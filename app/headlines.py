@@ -197,7 +197,7 @@ def _quantity(number: str, pre: str | None, after: re.Match[str]) -> Quantity:
     if after["unit"]:
         unit, scale = _UNITS[after["unit"].casefold()]
         kind, value = (kind or unit), value * scale
-    if not kind and not after["mag"] and "." not in number and 1900 <= value <= 2100:
+    if not kind and not after["mag"] and number.isdigit() and 1900 <= value <= 2100:
         kind = "year"
     return Quantity(kind, value)
 
@@ -327,10 +327,10 @@ def quantities_conflict(first: tuple[Quantity, ...], second: tuple[Quantity, ...
     for kind in kinds:
         left = [q.value for q in first if q.kind == kind]
         right = [q.value for q in second if q.kind == kind]
-        if not any(_close(a, b) for a in left for b in right):
+        if not any(_close(a, b, exact=kind == "year") for a in left for b in right):
             return True
     return False
 
 
-def _close(a: float, b: float) -> bool:
-    return a == b or abs(a - b) <= 0.15 * max(abs(a), abs(b))
+def _close(a: float, b: float, *, exact: bool) -> bool:
+    return a == b or (not exact and abs(a - b) <= 0.15 * max(abs(a), abs(b)))

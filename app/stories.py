@@ -43,6 +43,9 @@ SUMMARY_CHARS = 400  # the lead is what tells the event; the rest drifts into ba
 # Cosine at or above which a pair is linked, and average cosine two groups need to join.
 LINK_SIMILARITY = 0.2
 GROUP_SIMILARITY = 0.15
+# One outlet covers one event with one post, or with updates that share most words; two of its
+# posts that merely share a topic ("heat pump") are two stories, so its own pairs need more.
+SAME_SOURCE_SIMILARITY = 0.4
 # Coverage of one event rarely runs longer than this; a later post with the same words is news.
 STORY_WINDOW = timedelta(days=3)
 # Titles that share at least 3 words and differ in exactly one on each side are one sentence
@@ -134,6 +137,8 @@ def _copy_groups(titles: list[Reading], summaries: list[Reading]) -> _Groups:
 
 def _vectors(titles: list[list[str]], summaries: list[list[str]]) -> sparse.csr_matrix:
     """Row-normalised TF-IDF of title words plus SUMMARY_WEIGHT × summary words, one vocabulary."""
+    if not any(titles) and not any(summaries):  # only empty or punctuation titles: no words
+        return sparse.csr_matrix((len(titles), 0), dtype=np.float32)
     vectorizer = TfidfVectorizer(
         analyzer=lambda tokens: tokens, sublinear_tf=True, norm=None, dtype=np.float32
     )
@@ -256,9 +261,17 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
     times = np.asarray(times)
     near = np.abs(times[rows] - times[cols]) <= STORY_WINDOW.total_seconds()
     rows, cols, cosines = rows[near], cols[near], cosines[near]
+    codes: dict[str, int] = {"": -1}
+    outlet = np.array(
+        [codes.setdefault(posts[i].source.strip().casefold(), len(codes)) for i in leaders],
+        dtype=np.int64,
+    )
+    same_outlet = (outlet[rows] == outlet[cols]) & (outlet[rows] >= 0)
+    keep = ~same_outlet | (cosines >= SAME_SOURCE_SIMILARITY)
+    rows, cols, cosines = rows[keep], cols[keep], cosines[keep]
     # Only pairs whose titles both state a number, an action or a name can conflict.
     stated = np.array([bool(titles[i].quantities or titles[i].actions or titles[i].markers
-                            or titles[i].places) for i in leaders])  # fmt: skip
+                            or titles[i].places) for i in leaders], dtype=bool)  # fmt: skip
     check = stated[rows] & stated[cols]
     vetoed = [
         (a, b)

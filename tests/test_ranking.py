@@ -294,15 +294,17 @@ def test_reasons_are_readable_json_and_match_the_score() -> None:
     for key in ("engagement_rate", "typical_rate", "shrunk_rate", "reach_factor", "summary"):
         assert key in reasons
     assert reasons["pinned"] is False
-    assert reasons["summary"].startswith("exceptional engagement")
+    assert reasons["summary"].startswith(
+        "Covered by one outlet; readers engaged far more than with a typical post"
+    )
 
 
 # --- rule 3: duplicates ------------------------------------------------------------------
 
 SAME_STORY = (
     "EU agrees 2040 climate target of 90% emissions cut",
-    "EU agrees on 2040 climate target: 90% emissions cut",
-    "EU agrees 2040 climate target of 90% emissions cut - Guardian",
+    "EU agrees on 2040 climate goal: 90% emissions cut",
+    "UPDATE 1-EU ministers agree 90% emissions cut target for 2040 - Guardian",
 )
 
 
@@ -319,7 +321,10 @@ def test_near_duplicates_count_once_and_are_listed_under_the_best() -> None:
     top = ranking.items[0]
     assert top.duplicates == (2, 3)
     assert top.reasons["duplicates"] == [2, 3]
-    assert "2 similar stories merged" in top.reasons["summary"]
+    assert top.reasons["coverage"] == {"count": 3, "sources": ["Reuters", "DW", "Guardian"],
+                                       "posts": 3}  # fmt: skip
+    assert top.reasons["also_in"] == ["DW", "Guardian"]
+    assert top.reasons["summary"].startswith("Covered by 3 outlets (Reuters, DW, Guardian)")
     assert reason_of(ranking, 2) == reason_of(ranking, 3) == "duplicate-of:1"
 
 
@@ -361,6 +366,34 @@ def test_reworded_titles_are_one_story(first: str, second: str) -> None:
 )  # fmt: skip
 def test_titles_that_swap_a_number_subject_or_name_are_two_stories(first: str, second: str) -> None:
     assert not same_story(first, second) and not same_story(second, first)
+
+
+def test_syndicated_copies_of_one_wire_text_count_as_one_outlet() -> None:
+    wire = "The European Union agreed a legally binding target to cut net emissions 90 % by 2040."
+    copies = [
+        post(i, title=SAME_STORY[0], summary=wire, source=name, views=5_000, likes=400 - i)
+        for i, name in enumerate(["AP", "Local Paper", "Regional Daily"], start=1)
+    ]
+    own = post(9, title=SAME_STORY[1], source="DW", views=5_000, likes=100)
+    ranking = rank([*copies, own], week=WEEK, now=NOW, rules=RULES)
+    top = ranking.items[0]
+    assert ids(ranking) == [1]
+    assert top.reasons["coverage"] == {"count": 2, "sources": ["AP", "DW"], "posts": 4}
+
+
+def test_wider_coverage_outranks_a_lone_post_without_counters() -> None:
+    lone = post(1, title="Solar farm opens in Kent", source="Kent Online", views=0, likes=0)
+    covered = [
+        post(10 + i, title=title, source=f"Outlet {i}", views=0, likes=0)
+        for i, title in enumerate(
+            [SAME_STORY[0], SAME_STORY[1], SAME_STORY[2], "EU sets 90% emissions cut for 2040"]
+        )
+    ]
+    ranking = rank([lone, *covered], week=WEEK, now=NOW, rules=RULES)
+    assert [item.reasons["coverage"]["count"] for item in ranking.items] == [4, 1]
+    assert ranking.items[0].reasons["has_metrics"] is False
+    assert "no engagement figures" in ranking.items[0].reasons["summary"]
+    assert ranking.engagement_data is False
 
 
 def test_solar_and_wind_records_are_both_listed() -> None:
@@ -416,7 +449,7 @@ def test_pins_come_first_in_pin_order_even_off_topic_or_sent() -> None:
     ranking = rank(posts, week=WEEK, now=NOW, rules=rules)
     assert ids(ranking) == [3, 2, 1, 4]
     assert ranking.items[0].reasons["pinned"] is True
-    assert ranking.items[0].reasons["summary"].startswith("pinned by an editor")
+    assert ranking.items[0].reasons["summary"].startswith("Pinned by an editor")
     assert ranking.items[2].reasons["pinned"] is False
 
 

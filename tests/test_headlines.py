@@ -1,0 +1,123 @@
+"""Tests for reading headlines: wire clutter, one spelling per number, conflicts, countries."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.headlines import (
+    Quantity,
+    actions_conflict,
+    places_conflict,
+    quantities_conflict,
+    read_headline,
+    strip_wire_clutter,
+)
+from app.places import countries
+
+
+@pytest.mark.parametrize(
+    ("title", "source", "expected"),
+    [
+        ("UPDATE 1-EU clears aid for hydrogen", "", "EU clears aid for hydrogen"),
+        ("REFILE-UPDATE 2-Oil slips as stocks rise", "", "Oil slips as stocks rise"),
+        ("EXCLUSIVE: Shell weighs sale of Nigerian unit", "", "Shell weighs sale of Nigerian unit"),
+        ("Ørsted scraps Hornsea 4 - sources", "", "Ørsted scraps Hornsea 4"),
+        ("Ørsted scraps Hornsea 4 | Reuters", "Reuters", "Ørsted scraps Hornsea 4"),
+        ("Oil prices jump as OPEC cuts output: CNBC", "", "Oil prices jump as OPEC cuts output"),
+        ("Germany cancels wind auction (Reuters)", "", "Germany cancels wind auction"),
+        ("CNBC: Tesla picks Nevada for battery plant", "", "Tesla picks Nevada for battery plant"),
+        # A tail with a number or more than four words is content, not an outlet.
+        ("Solar record - 9GW in May", "", "Solar record - 9GW in May"),
+        ("Why it matters - the grid cannot take more solar", "",
+         "Why it matters - the grid cannot take more solar"),
+        ("", "", ""),
+        ("🔥🔥!!!", "", "🔥🔥!!!"),
+    ],
+)  # fmt: skip
+def test_wire_clutter_is_stripped_and_content_kept(title: str, source: str, expected: str) -> None:
+    assert strip_wire_clutter(title, source) == expected
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["€5bn", "EUR 5bn", "€5 Billion", "EUR 5 billion", "5,000 million euros", "5 bln euros"],
+        ["$2.5bn", "US$2.5 billion", "2.5 billion dollars", "USD 2,500 million"],
+        ["1,200 MW", "1.2GW", "1.2 GW", "1200MW"],
+        ["5%", "5 percent", "5 per cent", "5 pct"],
+    ],
+)
+def test_one_number_in_any_spelling_reads_as_one_token(spellings: list[str]) -> None:
+    tokens = {read_headline(f"Plan worth {text} approved").tokens for text in spellings}
+    assert len(tokens) == 1, tokens
+
+
+def test_years_and_counts_are_told_apart() -> None:
+    assert read_headline("Target for 2040").quantities == (Quantity("year", 2040.0),)
+    assert read_headline("Tesla recalls 2,000 cars").quantities == (Quantity("", 2000.0),)
+    assert read_headline("Model A380 flies").quantities == ()
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "conflict"),
+    [
+        ("Spain adds 9GW of solar", "Spain adds 5GW of solar", True),
+        ("EU approves €5bn plan", "EU approves €5.2bn plan", False),  # outlets round
+        ("Tesla recalls 2,000 cars", "Tesla recalls 3,000 cars", True),
+        ("EU sets 2040 target", "EU sets 2035 target", True),
+        ("EU approves €5bn plan", "EU approves plan", False),  # one side states no number
+        ("Solar output up 5% in 2025", "Solar output up 5 per cent", False),  # different kinds
+    ],
+)
+def test_quantities_conflict_only_when_one_kind_disagrees(
+    first: str, second: str, conflict: bool
+) -> None:
+    a, b = read_headline(first).quantities, read_headline(second).quantities
+    assert quantities_conflict(a, b) is conflict
+    assert quantities_conflict(b, a) is conflict
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "conflict"),
+    [
+        ("Germany approves offshore wind auction", "Germany cancels offshore wind auction", True),
+        ("Oil prices rise as OPEC cuts", "Oil prices fall as OPEC cuts", True),
+        ("Ørsted drops Hornsea 4", "Hornsea 4 cancelled", False),  # "drops" is a cancellation too
+        ("Plant opens in Texas", "Texas plant closes", True),
+        ("Germany approves auction", "Germany weighs auction", False),
+    ],
+)
+def test_opposite_actions_conflict(first: str, second: str, conflict: bool) -> None:
+    a, b = read_headline(first).actions, read_headline(second).actions
+    assert actions_conflict(a, b) is conflict
+    assert actions_conflict(b, a) is conflict
+
+
+def test_countries_are_found_in_any_spelling_and_us_the_pronoun_is_not_one() -> None:
+    assert countries("Germany's auction") == countries("German auction") == {"de"}
+    assert countries("U.S. and UK sign deal") == {"us", "uk"}
+    assert countries("Tell us what you think") == frozenset()
+    assert countries("South Korea and South Africa") == {"kr", "za"}
+
+
+def test_places_conflict_unless_a_summary_mentions_the_other_country() -> None:
+    uk, de = read_headline("UK auction secures 9GW"), read_headline("Germany cancels auction")
+    empty = read_headline("")
+    assert places_conflict(uk, de, also=(empty, empty))
+    mentions = read_headline("Unlike Germany last month, Britain drew strong bids.")
+    assert not places_conflict(uk, de, also=(mentions, empty))
+    assert not places_conflict(uk, read_headline("Auction secures 9GW"), also=(empty, empty))
+
+
+def test_accents_and_case_do_not_make_another_word() -> None:
+    assert (
+        read_headline("Ørsted scraps Hornsea").tokens
+        == read_headline("ORSTED scraps hornsea").tokens
+    )
+    assert read_headline("Moïse").tokens == read_headline("Moise").tokens
+
+
+def test_non_english_and_symbol_titles_read_without_error() -> None:
+    assert read_headline("Energiewende: Bundestag beschließt Gesetz").tokens
+    assert read_headline("中国光伏装机创纪录").tokens  # one run of letters, no spaces
+    assert read_headline("!!! ??? …").tokens == ()
