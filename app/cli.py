@@ -345,5 +345,49 @@ def export_command(status: str | None, output: click.utils.LazyFile) -> None:
             output.write(chunk)
 
 
+@main.group()
+def sources() -> None:
+    """Per-source weights and what readers' clicks say about each source."""
+
+
+@sources.command("list")
+@click.option("--weeks", default=4, show_default=True, type=click.IntRange(1, 52),
+              help="Count the posts of this many recent weeks.")  # fmt: skip
+def sources_list(weeks: int) -> None:
+    """Sources with their recent posts, weight and readers' click prior."""
+    from app import clock
+    from app.db import session_scope
+    from app.sources import CLICK_WEEKS, source_table
+
+    _settings()
+    with session_scope() as session:
+        rows = source_table(session, weeks=weeks, now=clock.now())
+    click.echo(f"{'posts':>6}  {'weight':>6}  {'clicks':>6}  {'prior':>5}  source")
+    for row in rows:
+        prior = "—" if row.click_prior is None else f"{row.click_prior:.2f}"
+        weight = f"{row.weight:g}" + ("" if row.weight_set else "*")
+        click.echo(f"{row.posts:>6}  {weight:>6}  {row.clicks:>6}  {prior:>5}  {row.name}")
+    click.echo(f"* default weight; posts of the last {weeks} weeks; clicks and prior from the "
+               f"issues mailed in the last {CLICK_WEEKS} weeks")  # fmt: skip
+
+
+@sources.command("set")
+@click.argument("source")
+@click.argument("weight", type=float)
+def sources_set(source: str, weight: float) -> None:
+    """Set how much a source's stories count: 0 (listed only if pinned) to 10; 1 is the default."""
+    from app import clock
+    from app.db import session_scope
+    from app.sources import InvalidSourceWeight, set_source_weight
+
+    _settings()
+    with session_scope() as session:
+        try:
+            row = set_source_weight(session, source=source, weight=weight, now=clock.now())
+        except InvalidSourceWeight as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"{row.name}: weight {row.weight:g}")
+
+
 if __name__ == "__main__":
     main()

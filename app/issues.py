@@ -13,17 +13,19 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from app.click_prior import source_click_priors
 from app.config import Settings
 from app.models import Delivery, DeliveryState, Issue, IssueItem, IssueStatus, Post
 from app.posts import post_json
 from app.ranking import Candidate, Ranking, Rules, rank
+from app.sources import click_records, source_weights
 from app.weeks import parse_week, week_window
 
 SUBJECT_TOPIC = "sustainability & energy"
 MAX_SUBJECT, MAX_INTRO = 200, 5000
 EXCLUDED_SHOWN = 500  # an editor reviews hundreds of left-out posts at most, not a 100k week
 # Once mail went out to some readers, an issue's posts count as sent (never listed again).
-MAILED = (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT)
+MAILED = IssueStatus.MAILED
 COUNT_STATES = ("pending", "sent", "failed", "bounced", "unknown", "skipped")
 _CHUNK = 500  # ids per IN (...) so large weeks stay under SQLite's parameter limit
 
@@ -123,7 +125,7 @@ def rank_posts(
     now: datetime,
     settings: Settings,
 ) -> Ranking:
-    """Rank `week`'s posts with the settings' rules and these pins and drops (no writes)."""
+    """Rank `week` with the settings, pins, drops, source weights and earlier clicks; no writes."""
     rules = Rules(
         topics=frozenset(settings.topics),
         max_per_source=settings.max_per_source,
@@ -131,9 +133,12 @@ def rank_posts(
         pins=tuple(pins),
         drops=frozenset(drops),
         already_sent=already_sent_post_ids(session, except_week=week),
+        source_weights=source_weights(session),
     )
+    # Readers' clicks in the issues mailed before this week (SPEC §7 rule 3a).
+    click_priors = source_click_priors(click_records(session, before_week=week))
     candidates = candidates_for_week(session, week, also=pins)
-    return rank(candidates, week=week, now=now, rules=rules)
+    return rank(candidates, week=week, now=now, rules=rules, click_priors=click_priors)
 
 
 def _rerank(session: Session, *, issue: Issue, now: datetime, settings: Settings) -> Ranking:

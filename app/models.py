@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -145,6 +146,9 @@ class IssueStatus:
     PAUSED = "paused"
     SENT = "sent"
     CANCELLED = "cancelled"
+    # Once mail went out to some readers, an issue's posts count as sent (never listed again)
+    # and its clicks count as readers' evidence.
+    MAILED = (SENDING, PAUSED, SENT)
 
 
 class Issue(Base):
@@ -236,3 +240,20 @@ class AdminUser(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SourceWeight(Base):
+    """An editor's weight for one source: 2 counts its stories twice, 0 lists them only if pinned.
+
+    Keyed by the name stripped and casefolded, the way the ranking matches sources; `name` keeps
+    the spelling the editor saw. A source without a row weighs 1.
+    """
+
+    __tablename__ = "source_weights"
+    __table_args__ = (CheckConstraint("weight >= 0 AND weight <= 10", name="weight_range"),)
+
+    # Casefolding can triple a name's length (a 200-character name, up to 600 in the key).
+    source_key: Mapped[str] = mapped_column(String(600), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    weight: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Depends
 
-from app.web.api import feeds, issues, posts, sending, subscribers
+from app.web.api import feeds, issues, posts, sending, sources, subscribers
 from app.web.deps import require_admin_token
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_admin_token)])
@@ -11,3 +11,4 @@ router.include_router(issues.router)
 router.include_router(posts.router)
 router.include_router(feeds.router)
 router.include_router(sending.router)
+router.include_router(sources.router)
