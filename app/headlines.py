@@ -123,8 +123,9 @@ _OPENERS = frozenset(
         "could would should may might must more most over under into out up down says said",
     )).split()
 )  # fmt: skip
-_OPPOSITE = {"go": "stop", "stop": "go", "up": "down", "down": "up", "open": "close",
-             "close": "open"}  # fmt: skip
+ACTION_KINDS = tuple(_ACTIONS)
+OPPOSITE_ACTION = {"go": "stop", "stop": "go", "up": "down", "down": "up", "open": "close",
+                   "close": "open"}  # fmt: skip
 _ACTION_OF: dict[str, set[str]] = {}
 for _kind, _words in _ACTIONS.items():
     for _word in _words.split():
@@ -139,15 +140,20 @@ class Quantity(NamedTuple):
 
 
 class Reading(NamedTuple):
-    """What story matching needs of one text: tokens (stems, numbers), quantities, actions,
-    its words as written (case-folded), its markers (subjects by kind, names), its countries."""
+    """What story matching needs of one text: tokens (stems, numbers), quantities, actions, its
+    countries, and its words as written (markers() reads subjects and names from them)."""
 
     tokens: tuple[str, ...]
     quantities: tuple[Quantity, ...]
     actions: frozenset[str]
-    words: frozenset[str]
-    markers: frozenset[str]
     places: frozenset[str]
+    written: tuple[str, ...]
+
+    @property
+    def markers(self) -> frozenset[str]:
+        """Subjects by kind and names (capitalised words); computed only for the few pairs
+        that need it."""
+        return _markers(self.written)
 
 
 def strip_wire_clutter(title: str, source: str = "") -> str:
@@ -246,8 +252,7 @@ def _fold_accents(text: str) -> str:
 
 def read_headline(text: str) -> Reading:
     """Tokens of a title or summary: stemmed words (no stop words) and canonical quantities."""
-    text = unicodedata.normalize("NFKC", _fold_accents(text))
-    places = countries(text)
+    text = _fold_accents(text if text.isascii() else unicodedata.normalize("NFKC", text))
     quantities: list[Quantity] = []
     marked = text
     if _DIGIT_RE.search(text):
@@ -264,14 +269,13 @@ def read_headline(text: str) -> Reading:
             actions |= named
         if token is not None:
             tokens.append(token)
-    words = [w for w in written if not w.startswith("\x00")]
-    folded = frozenset(w.casefold() for w in words)
-    return Reading(
-        tuple(tokens), tuple(quantities), frozenset(actions), folded, _markers(words), places
-    )
+    words = tuple(w for w in written if not w.startswith("\x00"))
+    places = countries(words, abbreviated="." in text)
+    return Reading(tuple(tokens), tuple(quantities), frozenset(actions), places, words)
 
 
-def _markers(words: list[str]) -> frozenset[str]:
+@lru_cache(maxsize=65_536)
+def _markers(words: tuple[str, ...]) -> frozenset[str]:
     """Subjects by kind, and names: capitalised words, unless the title capitalises every word."""
     longer = [w for w in words[1:] if len(w) > 3 and w.isalpha()]
     title_case = bool(longer) and sum(w[0].isupper() for w in longer) > 0.6 * len(longer)
@@ -296,23 +300,6 @@ def markers_conflict(first: Reading, second: Reading, *, also: tuple[Reading, Re
     seen_first = first.markers | set(first.tokens) | also[0].markers | set(also[0].tokens)
     seen_second = second.markers | set(second.tokens) | also[1].markers | set(also[1].tokens)
     return bool(first.markers - seen_second) and bool(second.markers - seen_first)
-
-
-def places_conflict(first: Reading, second: Reading, *, also: tuple[Reading, Reading]) -> bool:
-    """The titles put the event in different countries, and neither text mentions the other's."""
-    if not first.places or not second.places:
-        return False
-    return not (first.places & (second.places | also[1].places)) and not (
-        second.places & (first.places | also[0].places)
-    )
-
-
-def actions_conflict(first: frozenset[str], second: frozenset[str]) -> bool:
-    """One headline says an event went one way and the other says it went the opposite way."""
-    return bool(first and second) and any(
-        _OPPOSITE[kind] in second and kind not in second and _OPPOSITE[kind] not in first
-        for kind in first
-    )
 
 
 def quantities_conflict(first: tuple[Quantity, ...], second: tuple[Quantity, ...]) -> bool:

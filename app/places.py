@@ -7,9 +7,6 @@ but they do not put it in two different countries.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 # Code: spellings (case-folded, accents removed). Demonyms are spellings too ("German" = DE).
 _COUNTRIES = {
     "us": "united states|america|american|americans",
@@ -39,21 +36,32 @@ _COUNTRIES = {
     "kz": "kazakhstan", "tw": "taiwan|taiwanese",
 }  # fmt: skip
 # Abbreviations only in capitals: "us" and "uk" in lower case are other words.
-_ABBREVIATIONS = {"US": "us", "U.S.": "us", "USA": "us", "U.S.A.": "us", "UK": "uk",
-                  "U.K.": "uk", "UAE": "ae", "PRC": "cn"}  # fmt: skip
+_ABBREVIATIONS = {"US": "us", "USA": "us", "UK": "uk", "UAE": "ae", "PRC": "cn"}
+_DOTTED = {"U.S.": "us", "U.K.": "uk"}
 _CODE_OF = {spelling: code for code, names in _COUNTRIES.items() for spelling in names.split("|")}
+# Multi-word spellings by their first word, so most words cost one dictionary look-up.
+_LONGER: dict[str, list[tuple[str, ...]]] = {}
+for _spelling in _CODE_OF:
+    if " " in _spelling:
+        _LONGER.setdefault(_spelling.split()[0], []).append(tuple(_spelling.split()))
 
 
-def _alternation(spellings: list[str]) -> str:
-    return "|".join(re.escape(s) for s in sorted(spellings, key=len, reverse=True))
-
-
-_NAME_RE = re.compile(rf"(?<![\w.])({_alternation(list(_CODE_OF))})(?:['’]s)?(?!\w)", re.I)
-_ABBREVIATION_RE = re.compile(rf"(?<![\w.])({_alternation(list(_ABBREVIATIONS))})(?![\w])")
-
-
-@lru_cache(maxsize=200_000)
-def countries(text: str) -> frozenset[str]:
-    """The countries `text` (accents removed) names, as codes: "Germany's", "German" → "de"."""
-    named = {_CODE_OF[match.casefold()] for match in _NAME_RE.findall(text)}
-    return frozenset(named | {_ABBREVIATIONS[m] for m in _ABBREVIATION_RE.findall(text)})
+def countries(words: tuple[str, ...], *, abbreviated: bool = False) -> frozenset[str]:
+    """The countries named by a headline's `words` (accents removed), as codes: "Germany's",
+    "German" → "de"; with `abbreviated`, the words are re-read for "U.S."-style spellings."""
+    found = set()
+    folded = [w.casefold() for w in words]
+    for start, word in enumerate(folded):
+        if word.endswith(("'s", "’s")):
+            word = word[:-2]
+        if word in _CODE_OF:
+            found.add(_CODE_OF[word])
+        elif words[start] in _ABBREVIATIONS:
+            found.add(_ABBREVIATIONS[words[start]])
+        for longer in _LONGER.get(word, ()):
+            if tuple(folded[start : start + len(longer)]) == longer:
+                found.add(_CODE_OF[" ".join(longer)])
+    if abbreviated:
+        letters = "".join(words)
+        found.update(code for dotted, code in _DOTTED.items() if dotted.replace(".", "") in letters)
+    return frozenset(found)

@@ -28,10 +28,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from app.headlines import (
+    ACTION_KINDS,
+    OPPOSITE_ACTION,
     Reading,
-    actions_conflict,
     markers_conflict,
-    places_conflict,
     quantities_conflict,
     read_headline,
     strip_wire_clutter,
@@ -58,6 +58,7 @@ COPY_SUMMARY_WORDS = 8
 # Words used by more than this share of the week's posts (and at least RARE_MIN_POSTS) are too
 # common to propose a pair; they still count in the cosine of pairs a rarer word proposed.
 RARE_SHARE, RARE_MIN_POSTS = 0.01, 60
+_ACTION_BIT = {kind: 1 << bit for bit, kind in enumerate(ACTION_KINDS)}
 DENSE_NODES = 3000  # below this many nodes the full similarity product is cheaper than pruning
 _CHUNK_ROWS = 4096
 
@@ -84,14 +85,15 @@ class Stories:
     copies: list[int]
 
 
-@lru_cache(maxsize=200_000)
+_read = lru_cache(maxsize=200_000)(read_headline)
+
+
 def _read_title(title: str, source: str) -> Reading:
-    return read_headline(strip_wire_clutter(title, source))
+    return _read(strip_wire_clutter(title, source))
 
 
-@lru_cache(maxsize=200_000)
 def _read_summary(summary: str) -> Reading:
-    return read_headline(summary[:SUMMARY_CHARS])
+    return _read(summary[:SUMMARY_CHARS])
 
 
 class _Groups:
@@ -135,16 +137,23 @@ def _copy_groups(titles: list[Reading], summaries: list[Reading]) -> _Groups:
     return groups
 
 
-def _vectors(titles: list[list[str]], summaries: list[list[str]]) -> sparse.csr_matrix:
-    """Row-normalised TF-IDF of title words plus SUMMARY_WEIGHT × summary words, one vocabulary."""
+def _vectors(
+    titles: list[list[str]], summaries: list[list[str]]
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """Row-normalised TF-IDF of title words plus SUMMARY_WEIGHT × summary words (one vocabulary),
+    and which words each title has (1/0)."""
     if not any(titles) and not any(summaries):  # only empty or punctuation titles: no words
-        return sparse.csr_matrix((len(titles), 0), dtype=np.float32)
+        empty = sparse.csr_matrix((len(titles), 0), dtype=np.float32)
+        return empty, empty
     vectorizer = TfidfVectorizer(
         analyzer=lambda tokens: tokens, sublinear_tf=True, norm=None, dtype=np.float32
     )
-    vectorizer.fit(titles + summaries)
-    matrix = vectorizer.transform(titles) + SUMMARY_WEIGHT * vectorizer.transform(summaries)
-    return normalize(matrix.tocsr(), norm="l2", copy=False)
+    both = vectorizer.fit_transform(titles + summaries).tocsr()  # one pass over the tokens
+    title_matrix, summary_matrix = both[: len(titles)], both[len(titles) :]
+    matrix = title_matrix + SUMMARY_WEIGHT * summary_matrix
+    words = title_matrix.copy()
+    words.data[:] = 1.0
+    return normalize(matrix.tocsr(), norm="l2", copy=False), words
 
 
 def _candidate_pairs(vectors: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,25 +188,92 @@ def _candidate_pairs(vectors: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray
     return i[keep], j[keep], cosine[keep]
 
 
-def _same_frame(a: Reading, b: Reading) -> bool:
-    # One sentence with a slot filled differently ("Spain/Chile approves solar subsidy"), not a
-    # paraphrase: outlets paraphrasing one event name people and places differently all the time.
-    left, right = set(a.tokens), set(b.tokens)
-    shared = len(left & right)
-    return (
-        shared >= SAME_FRAME_SHARED
-        and len(left - right) == SAME_FRAME_SLOTS
-        and len(right - left) == SAME_FRAME_SLOTS
-    )
+def _pair_dot(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Row i · row j for each pair, in slices so a million pairs stay small in memory."""
+    out = np.zeros(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), 200_000):
+        part = slice(start, start + 200_000)
+        out[part] = np.asarray(matrix[rows[part]].multiply(matrix[cols[part]]).sum(axis=1)).ravel()
+    return out
 
 
-def _conflict(a: Reading, b: Reading, summaries: tuple[Reading, Reading]) -> bool:
-    return (
-        quantities_conflict(a.quantities, b.quantities)
-        or actions_conflict(a.actions, b.actions)
-        or places_conflict(a, b, also=summaries)
-        or (_same_frame(a, b) and markers_conflict(a, b, also=summaries))
+def _action_bits(reading: Reading) -> tuple[int, int]:
+    """The headline's action kinds as bits, and the bits of their opposites."""
+    bits = opposite = 0
+    for kind in reading.actions:
+        bits |= _ACTION_BIT[kind]
+        opposite |= _ACTION_BIT[OPPOSITE_ACTION[kind]]
+    return bits, opposite
+
+
+def _vetoes(
+    rows: np.ndarray, cols: np.ndarray, words: sparse.csr_matrix,
+    titles: list[Reading], summaries: list[Reading],
+) -> np.ndarray:  # fmt: skip
+    """Which candidate pairs report different events however alike they read (SPEC §7 rule 3):
+    different numbers of one kind, opposite actions, different countries, or one sentence with
+    a name or subject swapped. Cheap tests run on whole arrays; Python sees the few left."""
+    vetoed = np.zeros(len(rows), dtype=bool)
+    if not len(rows):
+        return vetoed
+    bits = np.array([_action_bits(t) for t in titles], dtype=np.int64).reshape(-1, 2)
+    a_bits, a_opp, b_bits, b_opp = bits[rows, 0], bits[rows, 1], bits[cols, 0], bits[cols, 1]
+    vetoed |= (a_bits & ~b_bits & b_opp & ~a_opp) != 0
+    vetoed |= (b_bits & ~a_bits & a_opp & ~b_opp) != 0
+    places = _place_matrix(titles, summaries)
+    title_places, any_places = places
+    has_place = np.asarray(title_places.sum(axis=1)).ravel() > 0
+    both = has_place[rows] & has_place[cols]
+    if both.any():
+        r, c = rows[both], cols[both]
+        apart = (_pair_dot_two(title_places, any_places, r, c) == 0) & (
+            _pair_dot_two(title_places, any_places, c, r) == 0
+        )
+        vetoed[np.flatnonzero(both)[apart]] = True
+    numbered = np.array([bool(t.quantities) for t in titles], dtype=bool)
+    for k in np.flatnonzero(numbered[rows] & numbered[cols] & ~vetoed).tolist():
+        a, b = titles[rows[k]], titles[cols[k]]
+        vetoed[k] = quantities_conflict(a.quantities, b.quantities)
+    sizes = np.asarray(words.sum(axis=1)).ravel()
+    shared = _pair_dot(words, rows, cols)
+    frame = (
+        (shared >= SAME_FRAME_SHARED)
+        & (sizes[rows] - shared == SAME_FRAME_SLOTS)
+        & (sizes[cols] - shared == SAME_FRAME_SLOTS)
+        & ~vetoed
     )
+    for k in np.flatnonzero(frame).tolist():
+        a, b = int(rows[k]), int(cols[k])
+        vetoed[k] = markers_conflict(titles[a], titles[b], also=(summaries[a], summaries[b]))
+    return vetoed
+
+
+def _pair_dot_two(
+    left: sparse.csr_matrix, right: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    return np.asarray(left[rows].multiply(right[cols]).sum(axis=1)).ravel()
+
+
+def _place_matrix(
+    titles: list[Reading], summaries: list[Reading]
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """Countries of each title (1/0), and of its title or summary."""
+    index: dict[str, int] = {}
+    title_cells, any_cells = ([], []), ([], [])
+    for row, (title, summary) in enumerate(zip(titles, summaries, strict=True)):
+        for code in title.places:
+            title_cells[0].append(row)
+            title_cells[1].append(index.setdefault(code, len(index)))
+        for code in title.places | summary.places:
+            any_cells[0].append(row)
+            any_cells[1].append(index.setdefault(code, len(index)))
+    shape = (len(titles), max(len(index), 1))
+
+    def matrix(cells: tuple[list[int], list[int]]) -> sparse.csr_matrix:
+        ones = np.ones(len(cells[0]), dtype=np.float32)
+        return sparse.csr_matrix((ones, cells), shape=shape)
+
+    return matrix(title_cells), matrix(any_cells)
 
 
 def _merge(
@@ -254,7 +330,7 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
     for i, root in enumerate(copies):
         node = node_of[root]
         times[node] = min(times[node], posts[i].published_at.timestamp())
-    vectors = _vectors(
+    vectors, words = _vectors(
         [list(titles[i].tokens) for i in leaders], [list(summaries[i].tokens) for i in leaders]
     )
     rows, cols, cosines = _candidate_pairs(vectors)
@@ -269,27 +345,18 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
     same_outlet = (outlet[rows] == outlet[cols]) & (outlet[rows] >= 0)
     keep = ~same_outlet | (cosines >= SAME_SOURCE_SIMILARITY)
     rows, cols, cosines = rows[keep], cols[keep], cosines[keep]
-    # Only pairs whose titles both state a number, an action or a name can conflict.
-    stated = np.array([bool(titles[i].quantities or titles[i].actions or titles[i].markers
-                            or titles[i].places) for i in leaders], dtype=bool)  # fmt: skip
-    check = stated[rows] & stated[cols]
-    vetoed = [
-        (a, b)
-        for a, b in zip(rows[check].tolist(), cols[check].tolist(), strict=True)
-        if _conflict(
-            titles[leaders[a]], titles[leaders[b]], (summaries[leaders[a]], summaries[leaders[b]])
+    vetoed = _vetoes(
+        rows, cols, words, [titles[i] for i in leaders], [summaries[i] for i in leaders]
+    )
+    order = np.argsort(-cosines[~vetoed], kind="stable")
+    pairs = list(
+        zip(
+            rows[~vetoed][order].tolist(), cols[~vetoed][order].tolist(),
+            cosines[~vetoed][order].tolist(), strict=True,
         )
-    ]
-    barred = {(a, b) for a, b in vetoed}
-    order = np.argsort(-cosines, kind="stable")
-    pairs = [
-        (a, b, similarity)
-        for a, b, similarity in zip(
-            rows[order].tolist(), cols[order].tolist(), cosines[order].tolist(), strict=True
-        )
-        if (a, b) not in barred
-    ]
-    merged = _merge(len(leaders), pairs, vetoed)
+    )  # fmt: skip
+    barred = list(zip(rows[vetoed].tolist(), cols[vetoed].tolist(), strict=True))
+    merged = _merge(len(leaders), pairs, barred)
     first_of_story: dict[int, int] = {}
     story = []
     for i in range(len(posts)):
