@@ -231,15 +231,15 @@ def _quantity_token(quantity: Quantity) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def _read_word(word: str) -> tuple[str | None, frozenset[str]]:
-    """A word's token (its stem; None for a stop word) and the actions it names."""
+def _read_word(word: str) -> tuple[str | None, frozenset[str], str]:
+    """A word's token (its stem; None for a stop word), the actions it names, and the word
+    case-folded."""
     folded = word.casefold().replace("’", "'")
     actions = frozenset(_ACTION_OF.get(folded, ()))
-    if folded.endswith("'s"):
-        folded = folded[:-2]
-    if folded in _STOPWORDS or (len(folded) == 1 and folded.isascii()):
-        return None, actions
-    return _STEMMER.stemWord(folded), actions
+    base = folded[:-2] if folded.endswith("'s") else folded
+    if base in _STOPWORDS or (len(base) == 1 and base.isascii()):
+        return None, actions, folded
+    return _STEMMER.stemWord(base), actions, folded
 
 
 def _fold_accents(text: str) -> str:
@@ -259,19 +259,20 @@ def read_headline(text: str) -> Reading:
         marked = _mark_quantities(_UNIT_SPELLINGS_RE.sub("percent", text), quantities)
     tokens = []
     actions: set[str] = set()
-    written = _WORD_RE.findall(marked)
-    for word in written:
-        if word.startswith("\x00"):
+    words, folded = [], []
+    for word in _WORD_RE.findall(marked):
+        if word[0] == "\x00":
             tokens.append(_quantity_token(quantities[int(word[2:-1])]))
             continue
-        token, named = _read_word(word)
+        token, named, lower = _read_word(word)
+        words.append(word)
+        folded.append(lower)
         if named:
             actions |= named
         if token is not None:
             tokens.append(token)
-    words = tuple(w for w in written if not w.startswith("\x00"))
-    places = countries(words, abbreviated="." in text)
-    return Reading(tuple(tokens), tuple(quantities), frozenset(actions), places, words)
+    places = countries(tuple(words), folded, abbreviated="." in text)
+    return Reading(tuple(tokens), tuple(quantities), frozenset(actions), places, tuple(words))
 
 
 @lru_cache(maxsize=65_536)

@@ -46,13 +46,24 @@ for _spelling in _CODE_OF:
         _LONGER.setdefault(_spelling.split()[0], []).append(tuple(_spelling.split()))
 
 
-def countries(words: tuple[str, ...], *, abbreviated: bool = False) -> frozenset[str]:
-    """The countries named by a headline's `words` (accents removed), as codes: "Germany's",
-    "German" → "de"; with `abbreviated`, the words are re-read for "U.S."-style spellings."""
+# Every folded word that can start a country's name: most headlines meet none of them.
+_STARTS = frozenset(_CODE_OF) | frozenset(_LONGER) | {f"{s}'s" for s in _CODE_OF}
+_NONE: frozenset[str] = frozenset()
+
+
+def countries(
+    words: tuple[str, ...], folded: list[str] | None = None, *, abbreviated: bool = False
+) -> frozenset[str]:
+    """The countries named by a headline's `words` (accents removed; `folded`: the same words
+    case-folded), as codes: "Germany's", "German" → "de"; with `abbreviated`, the words are
+    re-read for "U.S."-style spellings."""
+    if folded is None:
+        folded = [w.casefold().replace("’", "'") for w in words]
+    if _STARTS.isdisjoint(folded) and _ABBREVIATIONS.keys().isdisjoint(words) and not abbreviated:
+        return _NONE
     found = set()
-    folded = [w.casefold() for w in words]
     for start, word in enumerate(folded):
-        if word.endswith(("'s", "’s")):
+        if word.endswith("'s"):
             word = word[:-2]
         if word in _CODE_OF:
             found.add(_CODE_OF[word])

@@ -168,22 +168,18 @@ def _candidate_pairs(vectors: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray
         df = np.bincount(vectors.indices, minlength=vectors.shape[1])
         rare = np.flatnonzero(df <= max(RARE_MIN_POSTS, RARE_SHARE * n))
         proposer = vectors[:, rare].tocsr()
-    rows, cols = [], []
+    exact = proposer is vectors  # then the product is the cosine itself
+    rows, cols, values = [], [], []
     transposed = proposer.T.tocsc()
     for start in range(0, n, _CHUNK_ROWS):
         product = (proposer[start : start + _CHUNK_ROWS] @ transposed).tocoo()
-        keep = (product.col > product.row + start) & (product.data > 0)
+        keep = product.col > product.row + start
+        keep &= product.data >= LINK_SIMILARITY if exact else product.data > 0
         rows.append(product.row[keep] + start)
         cols.append(product.col[keep])
-    i, j = np.concatenate(rows), np.concatenate(cols)
-    if proposer is vectors:
-        cosine = np.asarray(vectors[i].multiply(vectors[j]).sum(axis=1)).ravel()
-    else:
-        cosine = np.zeros(len(i), dtype=np.float32)
-        for start in range(0, len(i), 200_000):
-            part = slice(start, start + 200_000)
-            products = vectors[i[part]].multiply(vectors[j[part]])
-            cosine[part] = np.asarray(products.sum(axis=1)).ravel()
+        values.append(product.data[keep])
+    i, j = np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64)
+    cosine = np.concatenate(values) if exact else _pair_dot(vectors, i, j)
     keep = cosine >= LINK_SIMILARITY
     return i[keep], j[keep], cosine[keep]
 
@@ -279,14 +275,20 @@ def _place_matrix(
 def _merge(
     n: int, pairs: list[tuple[int, int, float]], vetoed: list[tuple[int, int]]
 ) -> _Groups:
-    """Average-link merging over pairs sorted strongest first; vetoed pairs never share a group."""
-    links: list[dict[int, float]] = [{} for _ in range(n)]
+    """Average-link merging over pairs sorted strongest first; vetoed pairs never share a group.
+
+    `between[g][h]` is the sum of similarities across groups g and h, kept up to date as groups
+    merge, so the average link of any two groups costs one look-up.
+    """
+    between: dict[int, dict[int, float]] = {}
     for a, b, similarity in pairs:
-        links[a][b] = links[b][a] = similarity
-    barred: list[set[int]] = [set() for _ in range(n)]
+        between.setdefault(a, {})[b] = similarity
+        between.setdefault(b, {})[a] = similarity
+    # Per group root: the posts no member of the group may share a story with.
+    barred: dict[int, set[int]] = {}
     for a, b in vetoed:
-        barred[a].add(b)
-        barred[b].add(a)
+        barred.setdefault(a, set()).add(b)
+        barred.setdefault(b, set()).add(a)
     groups = _Groups(n)
     find = groups.find
     members: dict[int, list[int]] = {}
@@ -294,22 +296,33 @@ def _merge(
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
-        left, right = members.get(ra), members.get(rb)
-        if left is None and right is None:  # two lone posts: the pair itself is the average
-            if b in barred[a]:
-                continue
-            members[groups.union(ra, rb)] = [ra, rb]
+        left, right = members.get(ra, [ra]), members.get(rb, [rb])
+        if between[ra][rb] / (len(left) * len(right)) < GROUP_SIMILARITY:
             continue
-        left, right = left or [ra], right or [rb]
-        small, other = (left, rb) if len(left) <= len(right) else (right, ra)
-        if any(find(x) == other for m in small for x in barred[m]):
-            continue
-        total = sum(s for m in small for x, s in links[m].items() if find(x) == other)
-        if total / (len(left) * len(right)) < GROUP_SIMILARITY:
+        left_bars, right_bars = barred.get(ra, set()), barred.get(rb, set())
+        if len(right) <= len(left):
+            clash = any(m in left_bars for m in right)
+        else:
+            clash = any(m in right_bars for m in left)
+        if clash:
             continue
         root = groups.union(ra, rb)
+        gone = rb if root == ra else ra
         members[root] = left + right
-        members.pop(rb if root == ra else ra, None)
+        members.pop(gone, None)
+        if left_bars or right_bars:
+            bigger, smaller = sorted((left_bars, right_bars), key=len, reverse=True)
+            bigger |= smaller
+            barred[root] = bigger
+            barred.pop(gone, None)
+        kept, moved = between[root], between.pop(gone)
+        del kept[gone]
+        for other, total in moved.items():
+            if other == root:
+                continue
+            kept[other] = kept.get(other, 0.0) + total
+            row = between[other]
+            row[root] = row.get(root, 0.0) + row.pop(gone)
     return groups
 
 
