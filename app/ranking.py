@@ -38,6 +38,9 @@ COVERAGE_WEIGHT = 0.5  # per doubling of independent outlets
 SPREAD_WEIGHT = 0.08  # per extra day the story was in the news
 TOPIC_WEIGHT, TOPIC_HITS_MAX = 0.05, 4  # per distinct on-topic word, counted up to 4
 OUTLETS_SHOWN = 3  # outlets named in a summary sentence before "and N more"
+# Outlet names and post ids kept in a listed story's stored reasons; counts stay exact. A story
+# told by 5,000 copies must not store 5,000 ids with every draft.
+NAMES_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,10 @@ def is_on_topic(c: Candidate, topics: frozenset[str]) -> bool:
 def _ineligibility(c: Candidate, start: datetime, end: datetime, rules: Rules) -> str | None:
     if c.id in rules.drops:
         return "dropped"
+    return _outside_rules(c, start, end, rules)
+
+
+def _outside_rules(c: Candidate, start: datetime, end: datetime, rules: Rules) -> str | None:
     if not start <= c.published_at < end:
         return "outside-week"
     if c.id in rules.already_sent:
@@ -144,6 +151,7 @@ def _ineligibility(c: Candidate, start: datetime, end: datetime, rules: Rules) -
 
 _REASON_WORDS = {
     "already-sent": "already sent",
+    "story-dropped": "in a story an editor dropped",
     "below-cut": "below the cut",
     "duplicate-of": "duplicates",
     "source-cap": "over the source cap",
@@ -253,8 +261,14 @@ class _Selection:
     left_out: list[Excluded] = field(default_factory=list)
 
 
-def _select(stories: list[_Story], pinned: list[Candidate], rules: Rules) -> _Selection:
-    """Pins first (their stories go with them), then stories in value order under the caps."""
+def _select(
+    stories: list[_Story], pinned: list[Candidate], rules: Rules, dropped: dict[int, int]
+) -> _Selection:
+    """Pins first (their stories go with them), then stories in value order under the caps.
+
+    `dropped` maps id(story) to a post of it an editor dropped: the editor dropped the story,
+    so no other outlet's post of it takes the slot.
+    """
     chosen = _Selection()
     story_of = {c.id: story for story in stories for c in story.posts}
     per_source = Counter(source_key(c.source) for c in pinned)
@@ -265,6 +279,13 @@ def _select(stories: list[_Story], pinned: list[Candidate], rules: Rules) -> _Se
         taken.add(id(story_of[c.id]))
     for story in stories:
         if id(story) in taken:
+            continue
+        if id(story) in dropped:
+            chosen.left_out += [
+                Excluded(c.id, f"story-dropped:{dropped[id(story)]}")
+                for c in story.posts
+                if c.id not in pin_ids and c.id not in rules.drops
+            ]
             continue
         full = len(chosen.listed) >= rules.size
         pick = None if full else next(
@@ -305,16 +326,16 @@ def _reasons(
         source_weight=rules.source_weights.get(key, 1.0),
         coverage={
             "count": len(story.outlets),
-            "sources": story.outlets,
+            "sources": story.outlets[:NAMES_KEPT],
             "posts": len(story.posts),
         },
-        also_in=[name for name in story.outlets if source_key(name) != key],
+        also_in=[name for name in story.outlets[:NAMES_KEPT] if source_key(name) != key],
         days_covered=story.days,
         topic_hits=story.topic_hits,
         importance=round(_importance(story), 4),
         score=round(story.value, 6),
         pinned=pinned,
-        duplicates=duplicates,
+        duplicates=duplicates[:NAMES_KEPT],
     )
     reasons["summary"] = plain_summary(reasons, c.source, prior=prior, shown=OUTLETS_SHOWN)
     return reasons
@@ -332,6 +353,7 @@ def rank(
     pool: dict[int, Candidate] = {}
     ineligible: list[Excluded] = []
     eligible: list[Candidate] = []
+    dropped_posts: list[Candidate] = []  # they still tell which story an editor dropped
     for c in candidates:
         if c.id in pool:
             raise ValueError(f"post {c.id} appears twice in the candidates")
@@ -341,15 +363,24 @@ def rank(
             eligible.append(c)
         else:
             ineligible.append(Excluded(c.id, reason))
+            if reason == "dropped" and _outside_rules(c, start, end, rules) is None:
+                dropped_posts.append(c)
     ineligible.sort(key=lambda e: e.post_id)
     ineligible += [Excluded(pid, "pin-not-found") for pid in rules.pins if pid not in pool]
 
     with_metrics = [c for c in eligible if c.has_metrics]
     prior = fit_prior(with_metrics, window_end=end, now=now)
-    values, neutral = _post_values(eligible, prior, start, now, rules, click_priors)
-    stories = _stories(eligible, values, rules)
+    values, neutral = _post_values(eligible + dropped_posts, prior, start, now, rules, click_priors)
+    stories = _stories(eligible + dropped_posts, values, rules)
+    dropped = {
+        id(story): next(c.id for c in story.posts if c.id in rules.drops)
+        for story in stories
+        if any(c.id in rules.drops for c in story.posts)
+    }
+    for story in stories:  # a dropped post is out, whatever story it tells
+        story.posts = [c for c in story.posts if c.id not in rules.drops] or story.posts
     pinned = [pool[pid] for pid in rules.pins if pid in pool]
-    selection = _select(stories, pinned, rules)
+    selection = _select(stories, pinned, rules, dropped)
     merged: dict[int, list[int]] = {c.id: [] for c, _ in selection.listed}
     for excluded in selection.left_out:
         kind, _, target = excluded.reason.partition(":")

@@ -396,6 +396,40 @@ def test_wider_coverage_outranks_a_lone_post_without_counters() -> None:
     assert ranking.engagement_data is False
 
 
+def test_dropping_a_story_s_listed_post_drops_the_story_not_just_the_outlet() -> None:
+    story = [
+        post(i, title=title, source=f"Outlet {i}", views=5_000, likes=400 - i)
+        for i, title in enumerate(SAME_STORY, start=1)
+    ]
+    other = post(9, title="Kenya opens geothermal plant", views=5_000, likes=100)
+    ranking = rank([*story, other], week=WEEK, now=NOW, rules=Rules(TOPICS, drops=frozenset({1})))
+    assert ids(ranking) == [9]
+    assert reason_of(ranking, 1) == "dropped"
+    assert reason_of(ranking, 2) == reason_of(ranking, 3) == "story-dropped:1"
+    pinned = rank([*story, other], week=WEEK, now=NOW,
+                  rules=Rules(TOPICS, drops=frozenset({1}), pins=(2,)))  # fmt: skip
+    assert ids(pinned) == [2, 9]
+    assert pinned.items[0].duplicates == (3,)
+
+
+def test_stored_reasons_keep_a_hundred_names_of_a_story_told_by_thousands() -> None:
+    lead = "Global solar installations passed 600 GW this year, the industry body said."
+    copies = [
+        post(i, title=f"Solar installs top 600 GW {'!' * (i % 3)}", summary=lead,
+             source=f"Outlet {i}", views=0, likes=0)
+        for i in range(1, 5001)
+    ]  # fmt: skip
+    own = [post(6000 + i, title=f"Solar installs top 600 GW, {distinct_title(i)[:6]} says",
+                source=f"Own {i}", views=0, likes=0) for i in range(150)]  # fmt: skip
+    ranking = rank(copies + own, week=WEEK, now=NOW, rules=RULES)
+    top = ranking.items[0]
+    assert len(ranking.items) == 1
+    assert top.reasons["coverage"]["posts"] == 5150
+    assert top.reasons["coverage"]["count"] == 151  # the wire copies count once
+    assert len(top.reasons["coverage"]["sources"]) == len(top.reasons["duplicates"]) == 100
+    assert len(top.duplicates) == 5149
+
+
 def test_solar_and_wind_records_are_both_listed() -> None:
     posts = [
         post(1, title="China installs record solar capacity in May", views=5_000, likes=400),
