@@ -6,12 +6,14 @@ That value is multiplied by what readers' clicks said of its source (`app.click_
 editor's weight for the source. Posts are grouped into stories (`app.stories`); a story is worth
 its best post's value times how widely and how long it was covered and how on-topic it is:
 
-    story = best post × (1 + 0.5·log2 outlets) × (1 + 0.08·(days covered − 1)) × topic strength
+    story = best post × (1 + w·log2 outlets) × (1 + 0.08·(days covered − 1)) × topic strength
 
-Outlets count independent sources: copies of one wire text count once. Two outlets lift a story
-1.5×, four 2×, sixteen 3×; a post with 100× the typical reach and 3× the typical engagement rate is
-worth about 4× a typical one, so a viral post still beats wide coverage of a minor event, and
-fifteen outlets beat one post with modest counters (bench/rank_quality.py).
+Outlets count independent sources: copies of one wire text count once. w is 0.5 for a story
+without counters, where coverage is the week's main evidence (two outlets lift it 1.5×, four 2×,
+sixteen 3×), and 0.25 when readers' counters already speak for it. A post with 100× the typical
+reach and 3× the typical engagement rate is worth about 4× a typical one, so a viral post still
+beats wide coverage of a minor event, and fifteen outlets without counters beat one post with
+modest counters (tests/test_ranking.py; bench/rank_quality.py measures the mix).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from app.weeks import require_aware, week_window
 
 __all__ = ["Candidate", "Excluded", "RankedItem", "Ranking", "Rules", "is_on_topic", "rank"]
 
-COVERAGE_WEIGHT = 0.5  # per doubling of independent outlets
+COVERAGE_WEIGHT = 0.5  # per doubling of independent outlets, for a story without counters
+COVERAGE_WEIGHT_WITH_COUNTERS = 0.25  # the same when readers' counters speak for the story
 SPREAD_WEIGHT = 0.08  # per extra day the story was in the news
 TOPIC_WEIGHT, TOPIC_HITS_MAX = 0.05, 4  # per distinct on-topic word, counted up to 4
 OUTLETS_SHOWN = 3  # outlets named in a summary sentence before "and N more"
@@ -219,9 +222,12 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
         members.setdefault(label, []).append(index)
     stories = []
     for indices in members.values():
-        # The original rather than a rewrite: on equal value the earliest post speaks for it.
+        # On equal value, the post that tells the story as the others do speaks for it (a
+        # loosely attached post must not stand for the story), then the original of a text.
+        central = {eligible[i].id: round(grouped.centrality[i], 6) for i in indices}
         posts = sorted(
-            (eligible[i] for i in indices), key=lambda c: (-values[c.id], c.published_at, c.id)
+            (eligible[i] for i in indices),
+            key=lambda c: (-values[c.id], -central[c.id], c.published_at, c.id),
         )
         story = _Story(posts)
         # One outlet per copy group (its earliest post's), then distinct by name.
@@ -246,8 +252,12 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
 
 def _importance(story: _Story) -> float:
     outlets = max(len(story.outlets), 1)
+    # Readers' counters already say much of what wide coverage says; without them coverage is
+    # the week's main evidence of what mattered.
+    counted = any(c.has_metrics for c in story.posts)
+    weight = COVERAGE_WEIGHT_WITH_COUNTERS if counted else COVERAGE_WEIGHT
     return (
-        (1 + COVERAGE_WEIGHT * math.log2(outlets))
+        (1 + weight * math.log2(outlets))
         * (1 + SPREAD_WEIGHT * (story.days - 1))
         * (1 + TOPIC_WEIGHT * story.topic_hits)
     )

@@ -17,6 +17,7 @@ How (measured on labelled real headlines in `bench/story_quality.py`; README "St
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,7 @@ STORY_WINDOW = timedelta(days=3)
 SAME_FRAME_SHARED, SAME_FRAME_SLOTS = 3, 1
 # A summary at least this many words long that two posts share word for word is one wire text.
 COPY_SUMMARY_WORDS = 8
+COPY_LEAD_WORDS = 12  # same title and the same first words of the summary: one text
 # Words used by more than this share of the week's posts (and at least RARE_MIN_POSTS) are too
 # common to propose a pair; they still count in the cosine of pairs a rarer word proposed.
 RARE_SHARE, RARE_MIN_POSTS = 0.01, 60
@@ -76,13 +78,15 @@ class Headline:
 
 @dataclass(frozen=True)
 class Stories:
-    """Per input post: the story it belongs to and the group of copies of one text it is in.
+    """Per input post: the story it belongs to, the group of copies of one text it is in, and
+    how typical of its story it is (a post that tells the story the way the others do).
 
     Labels are the index of the first post of the story (or copy group) in the input.
     """
 
     story: list[int]
     copies: list[int]
+    centrality: list[float]  # mean likeness to the rest of its story: 0 alone, near 1 typical
 
 
 _read = lru_cache(maxsize=200_000)(read_headline)
@@ -122,11 +126,17 @@ class _Groups:
 
 
 def _copy_groups(titles: list[Reading], summaries: list[Reading]) -> _Groups:
-    """Posts with one title reading, or one long summary reading, are copies of one text."""
+    """Posts with one title and lead, or one long summary, are copies of one text.
+
+    One title alone is not enough: outlets that write their own piece sometimes land on the
+    same plain headline ("Amazon deforestation falls to lowest level in a decade"); a wire copy
+    keeps the lead too.
+    """
     groups = _Groups(len(titles))
     first: dict[tuple, int] = {}
     for i, (title, summary) in enumerate(zip(titles, summaries, strict=True)):
-        keys = [("t", title.tokens)] if title.tokens else []
+        lead = summary.tokens[:COPY_LEAD_WORDS]
+        keys = [("t", title.tokens, lead)] if title.tokens else []
         if len(summary.tokens) >= COPY_SUMMARY_WORDS:
             keys.append(("s", summary.tokens))
         for key in keys:
@@ -370,14 +380,22 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
     )  # fmt: skip
     barred = list(zip(rows[vetoed].tolist(), cols[vetoed].tolist(), strict=True))
     merged = _merge(len(leaders), pairs, barred)
+    roots = [merged.find(node) for node in range(len(leaders))]
+    likeness = [0.0] * len(leaders)
+    for a, b, similarity in pairs:
+        if roots[a] == roots[b]:
+            likeness[a] += similarity
+            likeness[b] += similarity
+    sizes = Counter(roots)
     first_of_story: dict[int, int] = {}
-    story = []
+    story, centrality = [], []
     for i in range(len(posts)):
-        root = merged.find(node_of[copies[i]])
-        story.append(first_of_story.setdefault(root, i))
+        node = node_of[copies[i]]
+        story.append(first_of_story.setdefault(roots[node], i))
+        centrality.append(likeness[node] / max(sizes[roots[node]] - 1, 1))
     first_copy: dict[int, int] = {}
     copies = [first_copy.setdefault(root, i) for i, root in enumerate(copies)]
-    return Stories(story, copies)
+    return Stories(story, copies, centrality)
 
 
 def cluster_stories(posts: Sequence[Headline]) -> list[int]:

@@ -430,6 +430,26 @@ def test_stored_reasons_keep_a_hundred_names_of_a_story_told_by_thousands() -> N
     assert len(top.duplicates) == 5149
 
 
+def test_fifteen_outlets_without_counters_beat_a_modest_post_and_a_viral_post_beats_both() -> None:
+    background = typical_week(count=60)  # 500-5,000 views, 1-5 % likes
+    verbs = ["agrees", "sets", "adopts", "backs", "seals"]
+    goals = ["target", "goal", "climate aim"]
+    outlets = [
+        post(100 + i, title=f"EU {verbs[i // 3]} 90% emissions cut {goals[i % 3]} for 2040",
+             source=f"Outlet {chr(65 + i)}", views=0, likes=0)
+        for i in range(15)
+    ]  # fmt: skip
+    modest = post(200, title="Kenya opens geothermal plant", views=3_000, likes=90)
+    viral = post(300, title="Video: how a heat pump works", views=400_000, likes=40_000)
+    ranking = rank([*background, *outlets, modest, viral], week=WEEK, now=NOW, rules=RULES)
+    where = {item.post_id: item.rank for item in ranking.items}
+    story = next(item for item in ranking.items if item.post_id in {o.id for o in outlets})
+    assert story.reasons["coverage"]["count"] == 15
+    assert where[300] == 1
+    assert story.rank == 2
+    assert 200 not in where or where[200] > story.rank
+
+
 def test_solar_and_wind_records_are_both_listed() -> None:
     posts = [
         post(1, title="China installs record solar capacity in May", views=5_000, likes=400),
