@@ -59,6 +59,12 @@ def _items(session: Session, issue: Issue) -> list[IssueItem]:
     return list(session.scalars(query))
 
 
+def _also_in(reasons: dict) -> tuple[str, ...]:
+    """The story's other outlets as the ranking stored them (none for older issues)."""
+    names = reasons.get("also_in")
+    return tuple(n for n in names if isinstance(n, str)) if isinstance(names, list) else ()
+
+
 def digest_content(
     session: Session, issue: Issue, *, settings: Settings, signer: Signer
 ) -> DigestContent:
@@ -74,6 +80,7 @@ def digest_content(
             read_minutes=item.post.read_minutes,
             summary=item.post.summary,
             image_url=item.post.image_url,
+            also_in=_also_in(item.reasons),
         )
         for item in _items(session, issue)
     ]

@@ -13,10 +13,15 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.issues import chunked, rank_posts
 from app.models import Issue, Post
-from app.ranking import Ranking
+from app.ranking import RankedItem, Ranking
 from app.weeks import parse_week
 
 TABLE_ROWS_PER_REASON = 20  # `digest rank` lists this many left-out posts per reason
+COVERAGE_WIDTH, SOURCE_NAME_WIDTH = 110, 40
+NO_ENGAGEMENT = (
+    "no engagement figures this week (posts came from feeds): ranked by how many outlets covered"
+    " each story and how readers clicked each source before"
+)
 
 
 def rank_week(
@@ -49,20 +54,43 @@ def _line(text: str, width: int) -> str:
     return clean if len(clean) <= width else clean[: width - 1] + "…"
 
 
+def _coverage(item: RankedItem) -> str:
+    """'covered by 4 sources (5 posts): Reuters, DW, …' from the reasons, read defensively."""
+    coverage = item.reasons.get("coverage")
+    coverage = coverage if isinstance(coverage, dict) else {}
+    count, posts, names = coverage.get("count"), coverage.get("posts"), coverage.get("sources")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        return f"[duplicates: {', '.join(map(str, item.duplicates))}]" if item.duplicates else ""
+    copies = isinstance(posts, int) and not isinstance(posts, bool) and posts > count
+    if count == 1 and not copies:
+        return ""  # one post from one outlet: the summary already says so
+    text = f"covered by {count} source{'' if count == 1 else 's'}"
+    if copies:
+        text += f" ({posts} posts)"
+    if isinstance(names, list):
+        # Each name made terminal-safe on its own, so one long name cannot hide the rest.
+        shown = [_line(name, SOURCE_NAME_WIDTH) for name in names if isinstance(name, str)]
+        if any(shown):
+            text += ": " + ", ".join(name for name in shown if name)
+    return _line(text, COVERAGE_WIDTH)
+
+
 def format_ranking_table(ranking: Ranking, posts_by_id: Mapping[int, Post]) -> str:
     """The text `digest rank` prints: the listed posts with reasons, then the left-out by reason."""
     lines = [f"{ranking.week}: {len(ranking.items)} posts listed"]
     if ranking.note:
         lines.append(f"note: {_line(ranking.note, 200)}")
+    if ranking.items and getattr(ranking, "engagement_data", True) is False:
+        lines.append(NO_ENGAGEMENT)
     lines.append(f"{'#':>3}  {'score':>8}  {'source':<20}  title")
     for item in ranking.items:
         post = posts_by_id.get(item.post_id)
         source = _line(post.source, 20) if post else "?"
         title = _line(post.title, 70) if post else f"(post {item.post_id})"
         lines.append(f"{item.rank:>3}  {item.score:>8.4f}  {source:<20}  {title}")
-        summary = item.reasons.get("summary") or ""
-        dupes = f" [duplicates: {', '.join(map(str, item.duplicates))}]" if item.duplicates else ""
-        lines.append(f"{'':>15}{_line(str(summary), 200)}{dupes}")
+        summary = _line(str(item.reasons.get("summary") or ""), 200)
+        coverage = _coverage(item)
+        lines += [f"{'':>15}{text}" for text in (summary, coverage) if text]
     groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for excluded in ranking.excluded:
         kind, _, detail = excluded.reason.partition(":")

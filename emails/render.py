@@ -19,6 +19,9 @@ from emails.compose import UNSUBSCRIBE_PLACEHOLDER
 TEMPLATE_DIR = Path(__file__).parent
 SUMMARY_CHARS = 220
 TEXT_WIDTH = 72
+# "Also in:" under a card names this many other outlets, then says how many more; each name is
+# cut to SOURCE_CHARS so a hostile or odd feed title cannot fill the card.
+ALSO_IN_NAMES, SOURCE_CHARS = 4, 40
 
 # C0/C1 controls and the bidi overrides that can disguise text; whitespace is collapsed separately.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -48,6 +51,7 @@ class DigestCard:
     read_minutes: int | None
     summary: str
     image_url: str | None
+    also_in: tuple[str, ...] = ()  # the story's other outlets, best first
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,22 @@ def clip(value: object, limit: int = SUMMARY_CHARS) -> str:
     head = text[: limit + 1]
     cut = head.rsplit(" ", 1)[0] if " " in head else text[:limit]
     return cut.rstrip(" ,;:.-–—") + "…"
+
+
+def also_in_line(names: tuple[str, ...] | list[str], source: str) -> str | None:
+    """ "Also in: DW, Reuters" (at most 4 names, then "and N more"); None when no other outlet."""
+    seen = {clean_text(source).casefold()}
+    shown: list[str] = []
+    for name in names:
+        name = clip(name, SOURCE_CHARS)
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            shown.append(name)
+    if not shown:
+        return None
+    more = len(shown) - ALSO_IN_NAMES
+    listed = ", ".join(shown[:ALSO_IN_NAMES])
+    return f"Also in: {listed}" + (f" and {more} more" if more > 0 else "")
 
 
 def _wrap(value: str, width: int = TEXT_WIDTH) -> str:
@@ -206,6 +226,7 @@ def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict
             "author": clean_text(card.author) or None,
             "read_minutes": int(card.read_minutes) if card.read_minutes else None,
             "summary": clip(card.summary),
+            "also_in": also_in_line(card.also_in, card.source),
             "image": safe_url(card.image_url),
         }
         for card in content.cards

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.accounts import create_admin
-from app.models import Delivery, Feed, Issue, IssueStatus, Subscriber
+from app.models import Delivery, Feed, Issue, IssueStatus, Post, Subscriber
 from app.outbox import OutboxTransport
 from app.sending import send_batch
 from app.subscriber_import import import_subscribers
 from app.web import create_app
+from app.web.admin.review import stories
 from tests.test_issues import NOW, WEEK, seed_week
 
 EMAIL, PASSWORD = "editor@example.org", "correct horse battery staple"
@@ -206,11 +208,89 @@ def test_the_review_shows_scores_reasons_and_what_was_left_out(admin_client, db)
     page = admin_client.get(f"/admin/issues/{issue.id}")
     assert page.status_code == 200
     first = issue.items[0]
-    assert f"score {first.score:.4f}" in page.text and first.reasons["summary"] in page.text
-    assert "How the score was made" in page.text
+    assert f"<th>score</th><td>{first.score:.4f}</td>" in page.text
+    assert html.escape(first.reasons["summary"], quote=False) in page.text
+    assert "Technical details" in page.text
     assert "Posts that didn't make it, and why" in page.text
     assert "Local team wins the cup final" in page.text  # off-topic, listed with its reason
     assert "duplicate of “Spain sets new solar power record”" in page.text
+
+
+def item_block(page: str, title: str) -> str:
+    """The review page's <li> of the listed post with this title."""
+    at = page.index(html.escape(title, quote=False))
+    start = page.rindex('<li class="item', 0, at)
+    ends = [i for i in (page.find('<li class="item', at), page.find("</ol>", at)) if i != -1]
+    return page[start : min(ends)]
+
+
+def test_a_story_shows_its_sources_and_its_other_posts_folded(admin_client, db):
+    issue = draft(db, admin_client)
+    [solar] = [i for i in issue.items if i.reasons["duplicates"]]
+    [other] = [db.get(Post, pid) for pid in solar.reasons["duplicates"]]
+    page = admin_client.get(f"/admin/issues/{issue.id}").text
+    block = item_block(page, solar.post.title)
+    outlets = solar.reasons.get("coverage", {}).get("count", 2)  # a copy of one text counts once
+    assert f'<details class="story"><summary>Covered by {outlets} source' in block
+    assert f'<a href="{html.escape(other.url)}"' in block and html.escape(other.title) in block
+    assert other.source in block and other.published_at.strftime("%a %d %b") in block
+    lone = next(i for i in issue.items if not i.reasons["duplicates"])
+    assert 'class="story' not in item_block(page, lone.post.title)  # one outlet: nothing to fold
+
+
+def test_the_review_reads_coverage_and_hides_raw_numbers_in_a_table(admin_client, db):
+    issue = draft(db, admin_client)
+    first = issue.items[0]
+    first.reasons = {
+        **first.reasons, "summary": "covered by 9 outlets <b>(Reuters, DW…)</b>",
+        "coverage": {"count": 9, "sources": ["Reuters", "DW"], "posts": 11},
+        "also_in": ["DW"], "has_metrics": False, "coverage_factor": 1.8734, "spread_factor": 2,
+        "duplicates": [issue.items[1].post_id, 10**9],  # a post since deleted is left out
+    }  # fmt: skip
+    db.commit()
+    page = admin_client.get(f"/admin/issues/{issue.id}").text
+    block = item_block(page, first.post.title)
+    assert "covered by 9 outlets &lt;b&gt;(Reuters, DW…)&lt;/b&gt;" in block  # escaped
+    assert "Covered by 9 sources" in block and "no engagement figures" in block
+    assert "· 1 other post" in block and html.escape(issue.items[1].post.title) in block
+    assert "Copies of one text" in block  # 11 posts from 9 sources
+    table = block[block.index("Technical details") :]
+    assert "<th>coverage factor</th><td>1.873</td>" in table
+    assert "<th>has metrics</th><td>no</td>" in table
+    assert "<th>spread factor</th><td>2</td>" in table
+    assert not re.search(r"<th>(summary|coverage|also in|duplicates)</th>", table)
+
+
+def test_the_other_posts_of_every_story_come_in_one_query(admin_client, db, engine):
+    issue = draft(db, admin_client)
+    for item in issue.items:  # every story claims three other posts
+        item.reasons = {**item.reasons, "duplicates": [i.post_id for i in issue.items[-3:]]}
+        item.post  # noqa: B018  (loaded now, not counted below)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        shown = stories(db, issue.items)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1 and "posts" in statements[0]
+    assert all(len(story.others) == 3 for story in shown.values())
+
+
+def test_the_dashboard_says_when_a_week_has_no_engagement_figures(admin_client, db):
+    issue = draft(db, admin_client)
+    words = "No engagement figures this week (posts came from feeds)"
+    assert words not in admin_client.get("/admin").text  # seeded posts carry counters
+    for item in issue.items:
+        item.reasons = {**item.reasons, "has_metrics": False}
+    db.commit()
+    assert words in admin_client.get("/admin").text
+    issue.items[-1].reasons = {**issue.items[-1].reasons, "has_metrics": True}
+    db.commit()
+    assert words not in admin_client.get("/admin").text
 
 
 def test_pin_and_drop_through_the_form_change_the_draft(admin_client, db):

@@ -187,6 +187,26 @@ def test_each_week_has_near_duplicate_stories(
     assert all(group <= on_topic_titles for group in groups), groups
 
 
+def test_the_newest_week_has_stories_told_by_several_outlets(
+    posts_by_week: dict[str, list[dict]],
+) -> None:
+    week = posts_by_week[WEEKS[-1]]
+    titles = {post["title"]: post for post in week}
+    # As real outlets word one event: a wire update, a wire copy on another site, € spelt two ways.
+    assert any(t.startswith("UPDATE 1-") for t in titles)
+    [copy] = [post for t, post in titles.items() if t.endswith(" - Reuters")]
+    [wire] = [p for p in week if p["title"] == copy["title"].removesuffix(" - Reuters")]
+    assert copy["source"] != wire["source"] and copy["summary"] == wire["summary"]
+    assert any("€5bn" in t for t in titles) and any("EUR 5 billion" in t for t in titles)
+    for words in (("sodium-ion",), ("Amazon",), ("German", "hydrogen")):
+        story = [p for t, p in titles.items() if all(w.casefold() in t.casefold() for w in words)]
+        assert 4 <= len(story) <= 6 and len({p["source"] for p in story}) >= 4, words
+    # Two different events whose headlines share most words, published on different days.
+    cancel = titles["Germany cancels offshore wind auction after zero bids"]
+    approve = titles["Germany approves new offshore wind auction rules"]
+    assert _utc(cancel).date() != _utc(approve).date()
+
+
 @pytest.mark.parametrize("week", WEEKS)
 def test_each_week_has_off_topic_posts(posts_by_week: dict[str, list[dict]], week: str) -> None:
     off_topic = [post for post in posts_by_week[week] if _clearly_off_topic(post)]

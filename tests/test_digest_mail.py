@@ -110,3 +110,22 @@ def test_test_send_refuses_bad_lists(db, client, admin_headers):
     bad = client.post(url, headers=admin_headers, json={"emails": ["not-an-address"]})
     assert bad.status_code == 422 and "not-an-address" in bad.text
     assert client.post(url, headers=admin_headers, json={"emails": []}).status_code == 422
+
+
+def test_cards_name_the_storys_other_outlets_as_the_ranking_stored_them(db, settings):
+    issue = make_issue(db, [{"title": "Covered"}, {"title": "Old issue"}, {"title": "Garbled"}])
+    issue.items[0].reasons = {"also_in": ["Reuters", "Deutsche Welle"]}
+    issue.items[2].reasons = {"also_in": "Reuters"}  # not a list: ignored, not split
+    db.flush()
+    content = digest_content(db, issue, settings=settings, signer=Signer(settings.signing_keys()))
+    assert [card.also_in for card in content.cards] == [("Reuters", "Deutsche Welle"), (), ()]
+    template = prepare_issue_message(
+        db, issue, settings=settings, signer=Signer(settings.signing_keys()), now=T0
+    )
+    raw = template.fill(
+        to="r@example.org", message_id="<d.1.2@news.example.org>",
+        unsubscribe_url="https://news.example.org/unsubscribe/tok",
+    )  # fmt: skip
+    text = email.message_from_bytes(raw, policy=email.policy.default).get_body(("plain",))
+    assert text.get_content().count("Also in:") == 1
+    assert "Also in: Reuters, Deutsche Welle" in text.get_content()

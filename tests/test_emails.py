@@ -13,6 +13,7 @@ import struct
 import subprocess
 import time
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,6 +31,7 @@ from emails.render import (
     DigestCard,
     DigestContent,
     Rendered,
+    also_in_line,
     render_confirmation,
     render_digest,
     render_digest_web,
@@ -58,6 +60,12 @@ TITLES = [
     ("Nuclear restarts in Japan, explained in five charts", "Nikkei Asia", "Ken Sato"),
 ]
 
+# Other outlets of some sample stories: card 1 has two, card 2 six (four shown, "and 2 more").
+ALSO_IN = {
+    1: ("Reuters", "Bloomberg Green"),
+    2: ("Deutsche Welle", "Carbon Brief", "Ørsted Newsroom", "Euronews", "AP", "Le Monde"),
+}
+
 
 def sample_content(
     cards: list[DigestCard] | None = None, *, web_url: str | None = None
@@ -78,6 +86,7 @@ def sample_content(
                     "reports and a look at the policy fights ahead in the new year."
                 ),
                 image_url=None if rank in (3, 7) else f"https://img.example.org/{rank}.png",
+                also_in=ALSO_IN.get(rank, ()),
             )
             for rank, (title, source, author) in enumerate(TITLES, start=1)
         ]
@@ -200,11 +209,12 @@ def test_digest_stays_under_gmail_clipping_size() -> None:
             rank=rank, title="A long title about grid-scale storage and the energy transition " * 2,
             url=long_url, source="Some Long Source Name", author="An Author With A Long Name",
             read_minutes=9, summary="word " * 100, image_url=long_url,
+            also_in=tuple(f"Another Long Source Name {n}" for n in range(9)),
         )
         for rank in range(1, 11)
     ]  # fmt: skip
     rendered = render_digest(sample_content(cards), unsubscribe_url=long_url)
-    assert rendered.html.count("min read") == 10
+    assert rendered.html.count("min read") == 10 and rendered.html.count("and 5 more") == 10
     assert len(rendered.html.encode()) < 102_000
 
 
@@ -308,6 +318,81 @@ def test_hostile_post_cannot_forge_a_header_or_the_placeholder() -> None:
     assert message["Bcc"] is None and "victim" not in str(message.keys())
     text, page = bodies(message)
     assert text.count(LONG_URL) == 1 and page.count(html.escape(LONG_URL)) == 1
+
+
+def test_a_story_with_other_outlets_says_also_in_under_its_summary() -> None:
+    content = sample_content()
+    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    first, second = content.cards[0], content.cards[1]
+    summary = rendered.html.index("what changed this week")  # the first card's summary
+    also = rendered.html.index("Also in: Reuters, Bloomberg Green")
+    assert summary < also < rendered.html.index(first.url, also) < rendered.html.index(second.url)
+    six = "Also in: Deutsche Welle, Carbon Brief, Ørsted Newsroom, Euronews and 2 more"
+    for part in (rendered.html, " ".join(rendered.text.split())):  # the text part is wrapped
+        assert six in part and part.count("Also in:") == 2  # the other cards have no line
+    plain = rendered.text.splitlines()
+    line = plain.index("Also in: Reuters, Bloomberg Green")
+    assert plain[line - 1].endswith("…") and plain[line + 1] == f"Read: {first.url}"  # summary
+
+
+@pytest.mark.parametrize(
+    ("names", "source", "expected"),
+    [
+        ((), "Reuters", None),
+        (("Reuters", " reuters ", ""), "Reuters", None),  # only the card's own outlet: no line
+        (("DW", "dw", "Reuters"), "Grist", "Also in: DW, Reuters"),
+        (("A", "B", "C", "D"), "X", "Also in: A, B, C, D"),
+        (("A", "B", "C", "D", "E"), "X", "Also in: A, B, C, D and 1 more"),
+        (("A\r\nBcc: x@example.org", "B" * 60), "X", f"Also in: A Bcc: x@example.org, {'B' * 40}…"),
+    ],
+)
+def test_also_in_names_at_most_four_outlets(
+    names: tuple[str, ...], source: str, expected: str | None
+) -> None:
+    assert also_in_line(names, source) == expected
+
+
+def test_hostile_outlet_names_stay_text_in_the_also_in_line() -> None:
+    hostile = (
+        "</mj-text><mj-raw><b>bold</b></mj-raw>", "<script>alert(1)</script>", 'R&D "Daily"',
+        "{{ 7*7 }} " + UNSUBSCRIBE_PLACEHOLDER, "{% raw %}",
+    )  # fmt: skip
+    card = hostile_card(url="https://ok.example/", also_in=hostile)
+    content = sample_content([card])
+    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    page = render_digest_web(content)
+    for out in (rendered.html, page):
+        line = out[out.index("Also in:") :].split("</div>", 1)[0]
+        assert line.startswith("Also in: &lt;/mj-text&gt;&lt;mj-raw&gt;&lt;b&gt;bold&lt;/b&gt;")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in line and "{{ 7*7 }}" in line
+        assert "R&amp;D" in line and "and 1 more" in line
+        tags = {tag for tag, _ in TagCollector(out).tags}
+        assert not tags & {"script", "b", "mj-raw", "mj-text"}
+    assert rendered.html.count(UNSUBSCRIBE_PLACEHOLDER) == 1  # only the footer link
+    assert rendered.text.count(UNSUBSCRIBE_PLACEHOLDER) == 1
+    text = " ".join(rendered.text.split())  # the line is wrapped at 72 columns
+    assert (
+        'Also in: </mj-text><mj-raw><b>bold</b></mj-raw>, <script>alert(1)</script>, R&D "Daily", '
+        "{{ 7*7 }} %\u2060%UNSUBSCRIBE_URL%\u2060% and 1 more"
+    ) in text
+
+
+def test_also_in_is_issue_content_the_reader_slots_stay_the_same() -> None:
+    plain = sample_content([replace(c, also_in=()) for c in sample_content().cards])
+    without = digest_template(render_digest(plain, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER))
+    template = digest_template()
+    slots = [part for part in template.parts if isinstance(part, str)]
+    assert slots == [part for part in without.parts if isinstance(part, str)]
+    literal = b"".join(part for part in template.parts if isinstance(part, bytes))
+    assert b"Also in: Reuters, Bloomberg Green" in literal  # encoded once, in the shared bytes
+    copies = [
+        parse(template.fill(to=f"r{n}@example.com", message_id=f"<digest.7.{n}@x.org>",
+                            unsubscribe_url=f"https://news.example.org/u/{n}"))
+        for n in (1, 2)
+    ]  # fmt: skip
+    for copy in copies:
+        text, page = bodies(copy)
+        assert "Also in: Reuters, Bloomberg Green" in text and "Also in: Reuters" in page
 
 
 # --- compose ----------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,7 +26,7 @@ from app.issues import (
     review_ranking,
     update_issue,
 )
-from app.models import Issue, IssueStatus, Post, Subscriber, SubscriberStatus
+from app.models import Issue, IssueItem, IssueStatus, Post, Subscriber, SubscriberStatus
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, reason_text, render
 from app.web.deps import db_session, settings_dep
@@ -32,6 +35,20 @@ from app.weeks import last_complete_week, parse_week, week_window
 router = APIRouter()
 ACTIONS = {"pin": "pinned", "unpin": "unpinned", "drop": "dropped", "undrop": "undropped"}
 LIVE = (IssueStatus.SENDING, IssueStatus.PAUSED)
+# Reasons the review shows in words (summary, coverage, other posts), not in the numbers table.
+WORDED_REASONS = frozenset({"summary", "coverage", "also_in", "duplicates"})
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A listed post's story on the review page: why in words, who covered it, the raw numbers."""
+
+    summary: str
+    covered_by: int  # independent sources (syndicated copies of one wire text count once)
+    posts: int  # posts in the story, the listed one included
+    others: list[Post]  # the story's other posts, best first
+    has_metrics: bool
+    details: list[tuple[str, str]]
 
 
 def readers_by_status(session: Session) -> dict[str, int]:
@@ -54,7 +71,17 @@ def dashboard(
         request, "admin/dashboard.html", admin=admin, draft=draft, live=live, recent=recent,
         counts=delivery_counts(session, [issue.id for issue in recent]),
         readers=readers_by_status(session), week=last_complete_week(clock.now()),
+        no_engagement=bool(draft and draft.items) and not any(map(has_metrics, draft.items)),
     )  # fmt: skip
+
+
+def has_metrics(item: IssueItem) -> bool:
+    """Whether the listed post carried engagement counters (a feed's posts have none)."""
+    flag = item.reasons.get("has_metrics")
+    if isinstance(flag, bool):
+        return flag
+    post = item.post  # ranked before the ranking said so: judge by the counters themselves
+    return any((post.views, post.likes, post.shares, post.comments))
 
 
 def _form_week(value: Any) -> str:
@@ -110,6 +137,74 @@ def _review_data(session: Session, issue: Issue, settings: Settings) -> dict[str
     }
 
 
+def _post_ids(value: Any) -> list[int]:
+    """The post ids in a stored reason (a list of ints), ignoring anything else."""
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def _readable(value: Any) -> str:
+    """A raw reason value for the technical table: numbers rounded, lists and maps spelt out."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "—"
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key} ×{_readable(v)}" for key, v in value.items()) or "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(_readable(v) for v in value) or "—"
+    return str(value)
+
+
+def technical_details(item: IssueItem) -> list[tuple[str, str]]:
+    """The ranking's raw numbers for one item as (label, value) rows, its score first."""
+    rows = [("score", f"{item.score:.4f}")]
+    for key, value in item.reasons.items():
+        if key not in WORDED_REASONS and key != "score":
+            rows.append((str(key).replace("_", " "), _readable(value)))
+    return rows
+
+
+def _story(item: IssueItem, others: list[Post]) -> StoryView:
+    reasons = item.reasons
+    coverage = reasons.get("coverage") if isinstance(reasons.get("coverage"), dict) else {}
+    # Ranked before coverage was recorded: count the distinct outlets among the story's posts.
+    outlets = {p.source.strip().casefold() for p in [item.post, *others]}
+    return StoryView(
+        summary=str(reasons.get("summary") or ""),
+        covered_by=_count(coverage.get("count")) or len(outlets),
+        posts=_count(coverage.get("posts")) or 1 + len(others),
+        others=others,
+        has_metrics=has_metrics(item),
+        details=technical_details(item),
+    )
+
+
+def stories(session: Session, items: Sequence[IssueItem]) -> dict[int, StoryView]:
+    """Each listed item's story by item id; the other posts of all stories in one query."""
+    wanted = {item.id: _post_ids(item.reasons.get("duplicates")) for item in items}
+    found = _posts(session, sorted({pid for ids in wanted.values() for pid in ids}))
+    return {
+        item.id: _story(item, [found[pid] for pid in wanted[item.id] if pid in found])
+        for item in items
+    }
+
+
 def _posts(session: Session, ids: list[int]) -> dict[int, Post]:
     found: dict[int, Post] = {}
     for start in range(0, len(ids), 500):
@@ -132,7 +227,8 @@ def review(
     return render(
         request, "admin/issue.html", admin=admin, issue=issue,
         counts=delivery_counts(session, [issue.id])[issue.id],
-        editable=issue.status == IssueStatus.DRAFT, **_review_data(session, issue, settings),
+        editable=issue.status == IssueStatus.DRAFT, stories=stories(session, issue.items),
+        **_review_data(session, issue, settings),
     )  # fmt: skip
 
 
