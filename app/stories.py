@@ -12,6 +12,8 @@ How (measured on labelled real headlines in `bench/story_quality.py`; README "St
    one kind ("9GW" / "5GW") or opposite actions ("approves" / "cancels"), are never linked.
 4. Links are taken strongest first; two groups join only while the average similarity over all
    their pairs stays high (average link), so one loose pair cannot chain two stories together.
+5. Groups whose centroids are alike join too (a story told over days in drifting words), unless
+   a vetoed pair lies between them.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ GROUP_SIMILARITY = 0.15
 # One outlet covers one event with one post, or with updates that share most words; two of its
 # posts that merely share a topic ("heat pump") are two stories, so its own pairs need more.
 SAME_SOURCE_SIMILARITY = 0.4
+# Groups of at least two posts whose centroids are this alike join (no vetoed pair between):
+# coverage that runs for days drifts in wording, but its vocabulary as a whole stays. Measured on
+# the four labelled sets: 0.4 lifts Google News recall 0.31 -> 0.52 with precision unchanged;
+# 0.35 starts merging neighbouring stories (bench/story_quality.py).
+CENTROID_SIMILARITY = 0.4
 # Coverage of one event rarely runs longer than this; a later post with the same words is news.
 STORY_WINDOW = timedelta(days=3)
 # Titles that share at least 3 words and differ in exactly one on each side are one sentence
@@ -166,10 +173,12 @@ def _vectors(
     return normalize(matrix.tocsr(), norm="l2", copy=False), words
 
 
-def _candidate_pairs(vectors: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, cosine) for i < j with cosine ≥ LINK_SIMILARITY, proposed by a rare shared word."""
+def _candidate_pairs(
+    vectors: sparse.csr_matrix, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, cosine) for i < j with cosine ≥ `threshold`, proposed by a rare shared word."""
     n = vectors.shape[0]
-    if n < 2:
+    if n < 2 or vectors.shape[1] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=np.float32)
     if n <= DENSE_NODES:
@@ -184,13 +193,13 @@ def _candidate_pairs(vectors: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray
     for start in range(0, n, _CHUNK_ROWS):
         product = (proposer[start : start + _CHUNK_ROWS] @ transposed).tocoo()
         keep = product.col > product.row + start
-        keep &= product.data >= LINK_SIMILARITY if exact else product.data > 0
+        keep &= product.data >= threshold if exact else product.data > 0
         rows.append(product.row[keep] + start)
         cols.append(product.col[keep])
         values.append(product.data[keep])
     i, j = np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64)
     cosine = np.concatenate(values) if exact else _pair_dot(vectors, i, j)
-    keep = cosine >= LINK_SIMILARITY
+    keep = cosine >= threshold
     return i[keep], j[keep], cosine[keep]
 
 
@@ -336,6 +345,39 @@ def _merge(
     return groups
 
 
+def _merge_centroids(
+    groups: _Groups, vectors: sparse.csr_matrix, barred: list[tuple[int, int]], times: np.ndarray
+) -> None:
+    """Join whole groups whose centroids are alike: a long-running story told in drifting words."""
+    n = vectors.shape[0]
+    roots = np.array([groups.find(i) for i in range(n)], dtype=np.int64)
+    labels, inverse = np.unique(roots, return_inverse=True)
+    sizes = np.bincount(inverse)
+    multi = np.flatnonzero(sizes >= 2)
+    if len(multi) < 2 or vectors.shape[1] == 0:
+        return
+    # Only groups of two or more: a lone post has no centroid beyond its own words.
+    rows_of = np.flatnonzero(np.isin(inverse, multi))
+    position = np.full(len(labels), -1)
+    position[multi] = np.arange(len(multi))
+    member = sparse.csr_matrix(
+        (np.ones(len(rows_of), dtype=np.float32), (position[inverse[rows_of]], rows_of)),
+        shape=(len(multi), n),
+    )
+    centroids = normalize(member @ vectors, norm="l2")
+    a, b, similarity = _candidate_pairs(centroids, CENTROID_SIMILARITY)
+    start = np.full(len(multi), np.inf)
+    np.minimum.at(start, position[inverse[rows_of]], times[rows_of])
+    near = np.abs(start[a] - start[b]) <= STORY_WINDOW.total_seconds()
+    a, b, similarity = a[near], b[near], similarity[near]
+    barred_groups = {(position[inverse[x]], position[inverse[y]]) for x, y in barred}
+    for k in np.argsort(-similarity, kind="stable").tolist():
+        ga, gb = int(a[k]), int(b[k])
+        if (ga, gb) in barred_groups or (gb, ga) in barred_groups:
+            continue
+        groups.union(int(labels[multi[ga]]), int(labels[multi[gb]]))
+
+
 def group_stories(posts: Sequence[Headline]) -> Stories:
     """Which posts report one event (`story`) and which are copies of one text (`copies`)."""
     titles = [_read_title(p.title, p.source) for p in posts]
@@ -356,7 +398,7 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
     vectors, words = _vectors(
         [list(titles[i].tokens) for i in leaders], [list(summaries[i].tokens) for i in leaders]
     )
-    rows, cols, cosines = _candidate_pairs(vectors)
+    rows, cols, cosines = _candidate_pairs(vectors, LINK_SIMILARITY)
     times = np.asarray(times)
     near = np.abs(times[rows] - times[cols]) <= STORY_WINDOW.total_seconds()
     rows, cols, cosines = rows[near], cols[near], cosines[near]
@@ -380,6 +422,7 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
     )  # fmt: skip
     barred = list(zip(rows[vetoed].tolist(), cols[vetoed].tolist(), strict=True))
     merged = _merge(len(leaders), pairs, barred)
+    _merge_centroids(merged, vectors, barred, times)
     roots = [merged.find(node) for node in range(len(leaders))]
     likeness = [0.0] * len(leaders)
     for a, b, similarity in pairs:
