@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,24 +43,33 @@ class Prior:
     rate_spread: float = math.inf  # IQR of well-observed rates; inf lets any rate count
 
 
-def seen_by(c: Candidate) -> int:
-    """Views, at least the engagements (each came from someone who saw the post)."""
+@dataclass(frozen=True)
+class Exposure:
+    """Per post: views (at least its engagements), weighted engagement, that count's Poisson
+    variance, and the age adjustment of its views."""
+
+    views: np.ndarray
+    engagement: np.ndarray
+    variance: np.ndarray
+    adjustment: np.ndarray
+
+
+def exposure(pool: Sequence[Candidate], window_start: datetime, now: datetime) -> Exposure:
+    """What each post's counters say, as arrays (a 100k-post week in milliseconds)."""
+    counts = np.array([(c.views, c.likes, c.shares, c.comments) for c in pool], dtype=np.float64)
+    views_raw, likes, shares, comments = counts.reshape(-1, 4).T
     # Every like, share or comment came from someone who saw the post; a source that reports
     # engagement but no views must not look like an infinite engagement rate.
-    return max(c.views, c.likes + c.shares + c.comments)
-
-
-def _weighted_engagement(c: Candidate) -> float:
+    views = np.maximum(views_raw, likes + shares + comments)
     w = ENGAGEMENT_WEIGHTS
-    return w["likes"] * c.likes + w["comments"] * c.comments + w["shares"] * c.shares
-
-
-def _age_adjustment(c: Candidate, window_start: datetime, now: datetime) -> float:
+    engagement = w["likes"] * likes + w["comments"] * comments + w["shares"] * shares
+    variance = w["likes"] ** 2 * likes + w["comments"] ** 2 * comments + w["shares"] ** 2 * shares
     # Counters are read at `now`, so exposure runs to now (not to the window's end): a post
     # published late had fewer hours to gather views than the week's earliest posts.
     reference = max((now - window_start).total_seconds() / 3600, MIN_HOURS_LIVE)
-    hours_live = max((now - c.published_at).total_seconds() / 3600, MIN_HOURS_LIVE)
-    return max(reference / hours_live, 1.0)
+    published = np.array([c.published_at.timestamp() for c in pool], dtype=np.float64)
+    hours_live = np.maximum((now.timestamp() - published) / 3600, MIN_HOURS_LIVE)
+    return Exposure(views, engagement, variance, np.maximum(reference / hours_live, 1.0))
 
 
 def fit_prior(candidates: Iterable[Candidate], *, window_end: datetime, now: datetime) -> Prior:
@@ -71,18 +80,9 @@ def fit_prior(candidates: Iterable[Candidate], *, window_end: datetime, now: dat
         return Prior(
             DEFAULT_TYPICAL_RATE, DEFAULT_PSEUDO_VIEWS, 0.0, FALLBACK_SPREAD * DEFAULT_TYPICAL_RATE
         )
-    # Arrays, not a loop per post: a 100k-post week is fitted in milliseconds.
-    counts = np.array([(c.views, c.likes, c.shares, c.comments) for c in pool], dtype=np.float64)
-    views_raw, likes, shares, comments = counts.T
-    views = np.maximum(views_raw, likes + shares + comments)  # seen_by()
-    w = ENGAGEMENT_WEIGHTS
-    engagement = w["likes"] * likes + w["comments"] * comments + w["shares"] * shares
-    variance = w["likes"] ** 2 * likes + w["comments"] ** 2 * comments + w["shares"] ** 2 * shares
-    start = window_end - timedelta(days=7)
-    reference = max((now - start).total_seconds() / 3600, MIN_HOURS_LIVE)
-    published = np.array([c.published_at.timestamp() for c in pool])
-    hours_live = np.maximum((now.timestamp() - published) / 3600, MIN_HOURS_LIVE)
-    typical_reach = float(np.median(views * np.maximum(reference / hours_live, 1.0)))
+    seen = exposure(pool, window_end - timedelta(days=7), now)
+    views, engagement, variance = seen.views, seen.engagement, seen.variance
+    typical_reach = float(np.median(views * seen.adjustment))
     total_views = views.sum()
     pooled = float(engagement.sum() / total_views) if total_views else DEFAULT_TYPICAL_RATE
     solid = views >= MIN_EVIDENCE_VIEWS
@@ -106,32 +106,44 @@ def fit_prior(candidates: Iterable[Candidate], *, window_end: datetime, now: dat
     return Prior(typical, pseudo, typical_reach, spread)
 
 
-def _credited_rate(views: int, engagement: float, prior: Prior) -> float:
-    # The part of a post's rate its views can back: typical plus CLAIM_IQRS IQRs per 100 views.
-    if views == 0:
-        return 0.0
-    claim = CLAIM_IQRS * prior.rate_spread * views / MIN_EVIDENCE_VIEWS
-    return min(engagement / views, prior.typical_rate + claim)
+@dataclass(frozen=True)
+class ScoreParts:
+    """The parts of each post's score, one array entry per post (see `score`)."""
+
+    views: np.ndarray
+    engagement: np.ndarray
+    credited: np.ndarray
+    shrunk: np.ndarray
+    adjustment: np.ndarray
+    reach_factor: np.ndarray
+    score: np.ndarray
 
 
 def score_parts(
-    c: Candidate, window_start: datetime, now: datetime, prior: Prior
-) -> tuple[int, float, float, float, float, float, float]:
-    """(views, weighted engagement, credited, shrunk rate, age adjustment, reach factor, score)."""
-    views, engagement = seen_by(c), _weighted_engagement(c)
-    credited = _credited_rate(views, engagement, prior)
+    pool: Sequence[Candidate], window_start: datetime, now: datetime, prior: Prior
+) -> ScoreParts:
+    """Score every post at once: shrunk credited rate × log10(10 + age-adjusted views) ** 0.75."""
+    seen = exposure(pool, window_start, now)
+    views, engagement, adjustment = seen.views, seen.engagement, seen.adjustment
+    # The part of a rate its views can back: typical plus CLAIM_IQRS IQRs per 100 views.
+    claim = prior.typical_rate + CLAIM_IQRS * prior.rate_spread * views / MIN_EVIDENCE_VIEWS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        credited = np.where(views > 0, np.minimum(engagement / views, claim), 0.0)
     pseudo, typical = prior.pseudo_views, prior.typical_rate
     shrunk = (credited * views + pseudo * typical) / (views + pseudo)
-    adjustment = _age_adjustment(c, window_start, now)
-    reach_factor = math.log10(10 + views * adjustment) ** REACH_EXPONENT
-    return views, engagement, credited, shrunk, adjustment, reach_factor, shrunk * reach_factor
+    reach_factor = np.log10(10 + views * adjustment) ** REACH_EXPONENT
+    return ScoreParts(
+        views, engagement, credited, shrunk, adjustment, reach_factor, shrunk * reach_factor
+    )
 
 
 def score(c: Candidate, *, window_end: datetime, now: datetime, prior: Prior) -> tuple[float, dict]:
     """Score = shrunk credited rate × log10(10 + age-adjusted views) ** 0.75, with its parts."""
-    views, engagement, credited, shrunk, adjustment, reach_factor, value = score_parts(
-        c, window_end - timedelta(days=7), now, prior
-    )
+    parts = score_parts([c], window_end - timedelta(days=7), now, prior)
+    views, engagement = int(parts.views[0]), float(parts.engagement[0])
+    credited, shrunk = float(parts.credited[0]), float(parts.shrunk[0])
+    adjustment, reach_factor = float(parts.adjustment[0]), float(parts.reach_factor[0])
+    value = float(parts.score[0])
     rate = engagement / views if views else None
     reasons = {
         "views": views,

@@ -242,6 +242,12 @@ def _read_word(word: str) -> tuple[str | None, frozenset[str], str]:
     return _STEMMER.stemWord(base), actions, folded
 
 
+def forget_words() -> None:
+    """Empty the per-word caches (stems, markers), as a fresh process starts."""
+    _read_word.cache_clear()
+    _markers.cache_clear()
+
+
 def _fold_accents(text: str) -> str:
     # "Moïse" and "Moise", "Ørsted" and "Orsted": outlets drop diacritics unevenly.
     if text.isascii():
@@ -257,22 +263,15 @@ def read_headline(text: str) -> Reading:
     marked = text
     if _DIGIT_RE.search(text):
         marked = _mark_quantities(_UNIT_SPELLINGS_RE.sub("percent", text), quantities)
-    tokens = []
-    actions: set[str] = set()
-    words, folded = [], []
-    for word in _WORD_RE.findall(marked):
-        if word[0] == "\x00":
-            tokens.append(_quantity_token(quantities[int(word[2:-1])]))
-            continue
-        token, named, lower = _read_word(word)
-        words.append(word)
-        folded.append(lower)
-        if named:
-            actions |= named
-        if token is not None:
-            tokens.append(token)
-    places = countries(tuple(words), folded, abbreviated="." in text)
-    return Reading(tuple(tokens), tuple(quantities), frozenset(actions), places, tuple(words))
+    found = _WORD_RE.findall(marked)
+    words = [w for w in found if w[0] != "\x00"] if quantities else found
+    read = [_read_word(w) for w in words]
+    tokens = [token for token, _, _ in read if token is not None]
+    # Numbers go last: token order only matters as the same order for the same text.
+    tokens += [_quantity_token(q) for q in quantities]
+    actions = frozenset().union(*(named for _, named, _ in read if named))
+    places = countries(tuple(words), [lower for _, _, lower in read], abbreviated="." in text)
+    return Reading(tuple(tokens), tuple(quantities), actions, places, tuple(words))
 
 
 @lru_cache(maxsize=65_536)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -59,16 +60,28 @@ class Draft:
     created: bool
 
 
+# Topics as the database stores them (JSON text on SQLite): a week's posts share a few lists,
+# so each distinct text is decoded once instead of 100k times.
 _CANDIDATE_COLUMNS = (
-    Post.id, Post.url, Post.title, Post.summary, Post.source, Post.topics, Post.published_at,
+    Post.id, Post.url, Post.title, Post.summary, Post.source,
+    type_coerce(Post.topics, String).label("topics"), Post.published_at,
     Post.views, Post.likes, Post.shares, Post.comments,
 )  # fmt: skip
 
 
 def _candidates(rows: Iterable[Any]) -> list[Candidate]:
     # Positional, in _CANDIDATE_COLUMNS order: twice as fast as keywords on a 100k-post week.
+    topic_lists: dict[str, tuple[str, ...]] = {}
+
+    def topics_of(raw: Any) -> tuple[str, ...]:
+        if not isinstance(raw, str):  # PostgreSQL's driver decodes JSON itself
+            return tuple(raw or ())
+        if raw not in topic_lists:
+            topic_lists[raw] = tuple(json.loads(raw) or ())
+        return topic_lists[raw]
+
     return [
-        Candidate(pid, url, title, summary or "", source, tuple(topics or ()), at, *metrics)
+        Candidate(pid, url, title, summary or "", source, topics_of(topics), at, *metrics)
         for pid, url, title, summary, source, topics, at, *metrics in rows
     ]
 
@@ -86,10 +99,13 @@ def candidates_for_week(
     """The week's posts (published_at index range scan) plus posts `also` named, e.g. pins."""
     start, end = week_window(week)
     window = (Post.published_at >= start) & (Post.published_at < end)
-    rows = list(session.execute(select(*_CANDIDATE_COLUMNS).where(window).order_by(Post.id)))
-    seen = {row.id for row in rows}
+    # Core rows on the session's connection: the ORM's row handling doubled the load time.
+    session.flush()  # the connection does not autoflush: pending posts must be seen
+    connection = session.connection()
+    rows = list(connection.execute(select(*_CANDIDATE_COLUMNS).where(window).order_by(Post.id)))
+    seen = {row[0] for row in rows}
     for chunk in chunked(set(also) - seen):
-        rows += session.execute(select(*_CANDIDATE_COLUMNS).where(Post.id.in_(chunk), ~window))
+        rows += connection.execute(select(*_CANDIDATE_COLUMNS).where(Post.id.in_(chunk), ~window))
     return _candidates(rows)
 
 

@@ -26,12 +26,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from app.candidates import Candidate
 from app.click_prior import source_key
 from app.engagement import Prior, fit_prior, score, score_parts
+from app.headlines import read_headline
 from app.rank_reasons import plain_summary
-from app.stories import Headline, group_stories
+from app.stories import Headline, Stories, group_stories, headline_words
 from app.weeks import require_aware, week_window
 
 __all__ = ["Candidate", "Excluded", "RankedItem", "Ranking", "Rules", "is_on_topic", "rank"]
@@ -97,8 +99,7 @@ class RankedItem:
     duplicates: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class Excluded:
+class Excluded(NamedTuple):
     """A post not listed and why (off-topic, already-sent, duplicate-of:<id>, below-cut, ...)."""
 
     post_id: int
@@ -178,7 +179,7 @@ def _note(week: str, listed: int, rules: Rules, excluded: list[Excluded], total:
 
 
 
-@dataclass
+@dataclass(slots=True)
 class _Story:
     """The posts of one story in value order (best first) and what the week says of it."""
 
@@ -189,13 +190,10 @@ class _Story:
     topic_hits: int = 0
 
 
-def _topic_hits(c: Candidate, topics: frozenset[str]) -> int:
-    if not topics:
-        return 0
-    found = {m.group(0).casefold() for m in _keyword_pattern(topics).finditer(c.title)}
-    found |= {m.group(0).casefold() for m in _keyword_pattern(topics).finditer(c.summary[:500])}
-    found |= {t.strip().casefold() for t in c.topics} & topics
-    return len({word.rstrip("s") for word in found})
+def _topic_hits(c: Candidate, words: frozenset[str], topics: dict[str, tuple[str, ...]]) -> int:
+    """How many of the on-topic words (`topics`: each with its tokens) the post names."""
+    named = {t.strip().casefold() for t in c.topics} if c.topics else set()
+    return sum(1 for topic, tokens in topics.items() if topic in named or words.issuperset(tokens))
 
 
 def _post_values(
@@ -203,7 +201,9 @@ def _post_values(
     click_priors: Mapping[str, float],
 ) -> tuple[dict[int, float], float]:  # fmt: skip
     """Each post's value (engagement, or the week's median without counters, × source factor)."""
-    engagement = {c.id: score_parts(c, start, now, prior)[-1] for c in eligible if c.has_metrics}
+    counted = [c for c in eligible if c.has_metrics]
+    scores = score_parts(counted, start, now, prior).score.tolist() if counted else []
+    engagement = dict(zip((c.id for c in counted), scores, strict=True))
     neutral = statistics.median(engagement.values()) if engagement else prior.typical_rate
     values = {}
     for c in eligible:
@@ -217,37 +217,51 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
     """Group posts into stories and value each; best story first (ties: newer, then smaller id)."""
     headlines = [Headline(c.id, c.title, c.summary, c.source, c.published_at) for c in eligible]
     grouped = group_stories(headlines)
+    topic_tokens = {t: tokens for t in rules.topics if (tokens := read_headline(t).tokens)}
+    index_of = {c.id: i for i, c in enumerate(eligible)}
     members: dict[int, list[int]] = {}
     for index, label in enumerate(grouped.story):
         members.setdefault(label, []).append(index)
     stories = []
     for indices in members.values():
-        # On equal value, the post that tells the story as the others do speaks for it (a
-        # loosely attached post must not stand for the story), then the original of a text.
-        central = {eligible[i].id: round(grouped.centrality[i], 6) for i in indices}
-        posts = sorted(
-            (eligible[i] for i in indices),
-            key=lambda c: (-values[c.id], -central[c.id], c.published_at, c.id),
-        )
-        story = _Story(posts)
-        # One outlet per copy group (its earliest post's), then distinct by name.
-        first_of_copy: dict[int, Candidate] = {}
-        for i in indices:
-            copy, c = grouped.copies[i], eligible[i]
-            if copy not in first_of_copy or c.published_at < first_of_copy[copy].published_at:
-                first_of_copy[copy] = c
-        origins = {id(c) for c in first_of_copy.values()}
-        seen: set[str] = set()
-        for c in story.posts:
-            if id(c) in origins and source_key(c.source) not in seen:
-                seen.add(source_key(c.source))
-                story.outlets.append(c.source.strip() or "(no source)")
-        story.days = len({c.published_at.date() for c in story.posts})
-        story.topic_hits = min(_topic_hits(story.posts[0], rules.topics), TOPIC_HITS_MAX)
-        story.value = values[story.posts[0].id] * _importance(story)
+        if len(indices) == 1:  # most stories of a week: one post, one outlet, one day
+            lead = eligible[indices[0]]
+            story = _Story([lead], outlets=[lead.source.strip() or "(no source)"])
+        else:
+            story = _story_of([eligible[i] for i in indices], indices, grouped, values)
+            lead = story.posts[0]
+        words = headline_words(headlines[index_of[lead.id]])
+        story.topic_hits = min(_topic_hits(lead, words, topic_tokens), TOPIC_HITS_MAX)
+        story.value = values[lead.id] * _importance(story)
         stories.append(story)
     stories.sort(key=lambda s: (-s.value, -s.posts[0].published_at.timestamp(), s.posts[0].id))
     return stories
+
+
+def _story_of(
+    posts: list[Candidate], indices: list[int], grouped: Stories, values: dict[int, float]
+) -> _Story:
+    """A story of several posts: best first, its independent outlets and days in the news."""
+    # On equal value, the post that tells the story as the others do speaks for it (a loosely
+    # attached post must not stand for the story), then the original of a text.
+    central = {c.id: round(grouped.centrality[i], 6) for c, i in zip(posts, indices, strict=True)}
+    story = _Story(
+        sorted(posts, key=lambda c: (-values[c.id], -central[c.id], c.published_at, c.id))
+    )
+    # One outlet per copy group (its earliest post's), then distinct by name.
+    first_of_copy: dict[int, Candidate] = {}
+    for c, i in zip(posts, indices, strict=True):
+        copy = grouped.copies[i]
+        if copy not in first_of_copy or c.published_at < first_of_copy[copy].published_at:
+            first_of_copy[copy] = c
+    origins = {id(c) for c in first_of_copy.values()}
+    seen: set[str] = set()
+    for c in story.posts:
+        if id(c) in origins and source_key(c.source) not in seen:
+            seen.add(source_key(c.source))
+            story.outlets.append(c.source.strip() or "(no source)")
+    story.days = len({c.published_at.timestamp() // 86400 for c in story.posts})  # UTC days
+    return story
 
 
 def _importance(story: _Story) -> float:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -34,6 +35,7 @@ from app.headlines import (
     ACTION_KINDS,
     OPPOSITE_ACTION,
     Reading,
+    forget_words,
     markers_conflict,
     quantities_conflict,
     read_headline,
@@ -72,8 +74,7 @@ DENSE_NODES = 3000  # below this many nodes the full similarity product is cheap
 _CHUNK_ROWS = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Headline:
+class Headline(NamedTuple):
     """A post as story matching sees it; `published_at` must be timezone-aware."""
 
     id: int
@@ -99,6 +100,7 @@ class Stories:
 _read = lru_cache(maxsize=200_000)(read_headline)
 
 
+@lru_cache(maxsize=200_000)
 def _read_title(title: str, source: str) -> Reading:
     return _read(strip_wire_clutter(title, source))
 
@@ -439,6 +441,20 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
     first_copy: dict[int, int] = {}
     copies = [first_copy.setdefault(root, i) for i, root in enumerate(copies)]
     return Stories(story, copies, centrality)
+
+
+def clear_caches() -> None:
+    """Forget every headline read so far, so a benchmark times a week read from scratch."""
+    _read.cache_clear()
+    _read_title.cache_clear()
+    forget_words()
+
+
+def headline_words(post: Headline) -> frozenset[str]:
+    """The tokens (`app.headlines`) of a post's title and lead, as story matching read them."""
+    return frozenset(_read_title(post.title, post.source).tokens) | frozenset(
+        _read_summary(post.summary).tokens
+    )
 
 
 def cluster_stories(posts: Sequence[Headline]) -> list[int]:
