@@ -36,6 +36,7 @@ chromium:
 bench: $(STAMP)
 	$(BIN)/python bench/rank.py
 	$(BIN)/python bench/rank_quality.py
+	$(BIN)/python bench/story_quality.py
 	$(BIN)/python bench/send.py
 	$(BIN)/python bench/subscribe.py
 
