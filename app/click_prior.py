@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 # Pseudo-clicks that hold every source at 1.0 until its own clicks outweigh them.
@@ -40,17 +40,22 @@ def _default_share(rank: int) -> float:
     return 1.0 / math.log2(rank + 1)
 
 
-def position_shares(records: Iterable[ClickRecord]) -> dict[int, float]:
-    """Relative click share of each rank (rank 1 = 1.0), pooled and shrunk toward the curve."""
+def _clicked_issues(records: Iterable[ClickRecord]) -> Iterator[tuple[list[ClickRecord], int]]:
+    """Each issue's items with its total clicks; an issue nobody clicked says nothing."""
     by_week: dict[str, list[ClickRecord]] = defaultdict(list)
     for record in records:
         by_week[record.week].append(record)
-    clicks: dict[int, float] = defaultdict(float)
-    shown: dict[int, float] = defaultdict(float)
     for items in by_week.values():
         total = sum(r.clicks for r in items)
-        if total <= 0:
-            continue
+        if total > 0:
+            yield items, total
+
+
+def position_shares(records: Iterable[ClickRecord]) -> dict[int, float]:
+    """Relative click share of each rank (rank 1 = 1.0), pooled and shrunk toward the curve."""
+    clicks: dict[int, float] = defaultdict(float)
+    shown: dict[int, float] = defaultdict(float)
+    for items, total in _clicked_issues(records):
         norm = sum(_default_share(r.rank) for r in items)
         for r in items:
             # This issue's clicks at r, and what the default curve would have given r here.
@@ -70,15 +75,9 @@ def source_click_priors(records: Iterable[ClickRecord]) -> dict[str, float]:
     """Per source (by `source_key`): clicks against what its positions draw, shrunk toward 1."""
     records = [r for r in records if r.rank >= 1 and r.clicks >= 0]
     shares = position_shares(records)
-    by_week: dict[str, list[ClickRecord]] = defaultdict(list)
-    for record in records:
-        by_week[record.week].append(record)
     got: dict[str, float] = defaultdict(float)
     expected: dict[str, float] = defaultdict(float)
-    for items in by_week.values():
-        total = sum(r.clicks for r in items)
-        if total <= 0:
-            continue  # an issue nobody clicked says nothing about which source is better
+    for items, total in _clicked_issues(records):
         norm = sum(shares.get(r.rank, _default_share(r.rank)) for r in items)
         for r in items:
             key = source_key(r.source)
