@@ -450,6 +450,22 @@ def test_fifteen_outlets_without_counters_beat_a_modest_post_and_a_viral_post_be
     assert 200 not in where or where[200] > story.rank
 
 
+def test_empty_symbol_foreign_and_sourceless_posts_rank_with_clear_reasons() -> None:
+    odd = [
+        post(1, title="", views=900, likes=40),
+        post(2, title="!!! ???", views=900, likes=39),
+        post(3, title="🔥🔋🔥", views=900, likes=38),
+        post(4, title="Energiewende: Bundestag beschließt Netzpaket", views=900, likes=37),
+        post(5, title="中国光伏装机创纪录", source="", views=900, likes=36),
+        post(6, title="  ", source="   ", views=0, likes=0),
+    ]
+    ranking = rank(odd, week=WEEK, now=NOW, rules=RULES)
+    assert sorted(ids(ranking)) == [1, 2, 3, 4, 5, 6]  # nothing merged on no words
+    nameless = next(item for item in ranking.items if item.post_id == 5)
+    assert nameless.reasons["coverage"]["sources"] == ["(no source)"]
+    assert nameless.reasons["summary"].startswith("Covered by one outlet")
+
+
 def test_solar_and_wind_records_are_both_listed() -> None:
     posts = [
         post(1, title="China installs record solar capacity in May", views=5_000, likes=400),
