@@ -42,11 +42,11 @@ def plain_summary(reasons: dict, source: str, *, prior: Prior, shown: int) -> st
     coverage = reasons["coverage"]
     outlets, count = coverage["sources"], coverage["count"]
     if count >= 2:
-        parts.append(f"covered by {count} outlets ({_names(outlets, shown)})")
+        parts.append(f"covered by {count} sources ({_names(outlets, shown)})")
     elif coverage["posts"] >= 2:
         parts.append(f"{coverage['posts']} posts, all from {outlets[0]}")
     else:
-        parts.append("covered by one outlet")
+        parts.append("covered by one source")
     if reasons["days_covered"] >= 3:
         parts.append(f"in the news on {reasons['days_covered']} days")
     parts += _engagement(reasons, prior)

@@ -295,7 +295,7 @@ def test_reasons_are_readable_json_and_match_the_score() -> None:
         assert key in reasons
     assert reasons["pinned"] is False
     assert reasons["summary"].startswith(
-        "Covered by one outlet; readers engaged far more than with a typical post"
+        "Covered by one source; readers engaged far more than with a typical post"
     )
 
 
@@ -324,7 +324,7 @@ def test_near_duplicates_count_once_and_are_listed_under_the_best() -> None:
     assert top.reasons["coverage"] == {"count": 3, "sources": ["Reuters", "DW", "Guardian"],
                                        "posts": 3}  # fmt: skip
     assert top.reasons["also_in"] == ["DW", "Guardian"]
-    assert top.reasons["summary"].startswith("Covered by 3 outlets (Reuters, DW, Guardian)")
+    assert top.reasons["summary"].startswith("Covered by 3 sources (Reuters, DW, Guardian)")
     assert reason_of(ranking, 2) == reason_of(ranking, 3) == "duplicate-of:1"
 
 
@@ -463,7 +463,7 @@ def test_empty_symbol_foreign_and_sourceless_posts_rank_with_clear_reasons() -> 
     assert sorted(ids(ranking)) == [1, 2, 3, 4, 5, 6]  # nothing merged on no words
     nameless = next(item for item in ranking.items if item.post_id == 5)
     assert nameless.reasons["coverage"]["sources"] == ["(no source)"]
-    assert nameless.reasons["summary"].startswith("Covered by one outlet")
+    assert nameless.reasons["summary"].startswith("Covered by one source")
 
 
 def test_solar_and_wind_records_are_both_listed() -> None:

@@ -56,7 +56,7 @@ def test_a_real_week_without_counters_drafts_ten_different_stories_most_covered_
     assert sum(counts[:5]) >= sum(counts[5:])
     top = items[0]["reasons"]
     assert top["has_metrics"] is False
-    assert top["summary"].startswith(f"Covered by {counts[0]} outlets (")
+    assert top["summary"].startswith(f"Covered by {counts[0]} sources (")
     assert len(top["duplicates"]) == top["coverage"]["posts"] - 1
     # The listed story's other outlets are folded under it. (The fold may hold more: AllSides
     # labels "Pelosi to decide on a Jan. 6 committee" and "Pelosi creates it" two days later as
