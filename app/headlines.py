@@ -67,6 +67,11 @@ _AFTER_RE = re.compile(
     re.IGNORECASE,
 )
 _DIGIT_RE = re.compile(r"\d")
+_BEFORE_HINT_RE = re.compile(r"[€$£¥₹A-Z]")  # a currency sign or a code such as "EUR", "Rs"
+_NEXT_WORD_RE = re.compile(r"\s?([^\W\d_]+|%|°[cC])")
+_AFTER_WORDS = frozenset(_MAGNITUDES) | frozenset(_UNITS) | frozenset(_CURRENCIES) | {
+    unit + "s" for unit in _UNITS
+}
 _UNIT_SPELLINGS_RE = re.compile(r"\bper\s+cent\b", re.IGNORECASE)
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|\x00q\d+\x00")
 _STOPWORDS = frozenset(
@@ -192,18 +197,19 @@ def _number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def _quantity(number: str, pre: str | None, after: re.Match[str]) -> Quantity:
+def _quantity(number: str, pre: str | None, after: re.Match[str] | None) -> Quantity:
     value = _number(number)
-    if after["mag"]:
-        value *= _MAGNITUDES[after["mag"].casefold()]
+    mag, unit, post = (after["mag"], after["unit"], after["post"]) if after else (None,) * 3
+    if mag:
+        value *= _MAGNITUDES[mag.casefold()]
     kind = ""
-    currency = pre or after["post"]
+    currency = pre or post
     if currency:
         kind = _CURRENCIES[currency.casefold()]
-    if after["unit"]:
-        unit, scale = _UNITS[after["unit"].casefold()]
-        kind, value = (kind or unit), value * scale
-    if not kind and not after["mag"] and number.isdigit() and 1900 <= value <= 2100:
+    if unit:
+        base, scale = _UNITS[unit.casefold()]
+        kind, value = (kind or base), value * scale
+    if not kind and not mag and number.isdigit() and 1900 <= value <= 2100:
         kind = "year"
     return Quantity(kind, value)
 
@@ -215,13 +221,20 @@ def _mark_quantities(text: str, quantities: list[Quantity]) -> str:
         start, end = match.span()
         if start < cursor or (start and (text[start - 1].isalnum() or text[start - 1] in "._")):
             continue
-        before = _BEFORE_RE.search(text, max(cursor, start - 6), start)
-        after = _AFTER_RE.match(text, end)
+        # The full patterns only where a currency, magnitude or unit can be: most numbers are
+        # bare ("in 2030", "3 ways"), and the patterns' alternations are the slow part.
+        before = None
+        if _BEFORE_HINT_RE.search(text, max(cursor, start - 6), start):
+            before = _BEFORE_RE.search(text, max(cursor, start - 6), start)
+        after = None
+        following = _NEXT_WORD_RE.match(text, end)
+        if following and following[1].casefold() in _AFTER_WORDS:
+            after = _AFTER_RE.match(text, end)
         if before:
             start = before.start("pre")
         quantities.append(_quantity(match[0], before["pre"] if before else None, after))
         pieces += [text[cursor:start], f" \x00q{len(quantities) - 1}\x00 "]
-        cursor = after.end()
+        cursor = after.end() if after else end
     pieces.append(text[cursor:])
     return "".join(pieces)
 
@@ -233,13 +246,13 @@ def _quantity_token(quantity: Quantity) -> str:
 @lru_cache(maxsize=200_000)
 def _read_word(word: str) -> tuple[str | None, frozenset[str], str]:
     """A word's token (its stem; None for a stop word), the actions it names, and the word
-    case-folded."""
+    case-folded without a possessive "'s"."""
     folded = word.casefold().replace("’", "'")
     actions = frozenset(_ACTION_OF.get(folded, ()))
     base = folded[:-2] if folded.endswith("'s") else folded
     if base in _STOPWORDS or (len(base) == 1 and base.isascii()):
-        return None, actions, folded
-    return _STEMMER.stemWord(base), actions, folded
+        return None, actions, base
+    return _STEMMER.stemWord(base), actions, base
 
 
 def forget_words() -> None:
@@ -270,7 +283,7 @@ def read_headline(text: str) -> Reading:
     # Numbers go last: token order only matters as the same order for the same text.
     tokens += [_quantity_token(q) for q in quantities]
     actions = frozenset().union(*(named for _, named, _ in read if named))
-    places = countries(tuple(words), [lower for _, _, lower in read], abbreviated="." in text)
+    places = countries(tuple(words), [base for _, _, base in read], abbreviated="." in text)
     return Reading(tuple(tokens), tuple(quantities), actions, places, tuple(words))
 
 

@@ -18,7 +18,7 @@ from app.click_prior import source_click_priors
 from app.config import Settings
 from app.models import Delivery, DeliveryState, Issue, IssueItem, IssueStatus, Post
 from app.posts import post_json
-from app.ranking import Candidate, Ranking, Rules, rank
+from app.ranking import Candidate, Ranking, Rules, paused_cycle_collection, rank
 from app.sources import click_records, source_weights
 from app.weeks import parse_week, week_window
 
@@ -153,8 +153,9 @@ def rank_posts(
     )
     # Readers' clicks in the issues mailed before this week (SPEC §7 rule 3a).
     click_priors = source_click_priors(click_records(session, before_week=week))
-    candidates = candidates_for_week(session, week, also=pins)
-    return rank(candidates, week=week, now=now, rules=rules, click_priors=click_priors)
+    with paused_cycle_collection():
+        candidates = candidates_for_week(session, week, also=pins)
+        return rank(candidates, week=week, now=now, rules=rules, click_priors=click_priors)
 
 
 def _rerank(session: Session, *, issue: Issue, now: datetime, settings: Settings) -> Ranking:

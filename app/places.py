@@ -46,33 +46,24 @@ for _spelling in _CODE_OF:
         _LONGER.setdefault(_spelling.split()[0], []).append(tuple(_spelling.split()))
 
 
-# Every folded word that can start a country's name: most headlines meet none of them.
-_STARTS = frozenset(_CODE_OF) | frozenset(_LONGER) | {f"{s}'s" for s in _CODE_OF}
 _NONE: frozenset[str] = frozenset()
 
 
 def countries(
-    words: tuple[str, ...], folded: list[str] | None = None, *, abbreviated: bool = False
+    words: tuple[str, ...], bases: list[str] | None = None, *, abbreviated: bool = False
 ) -> frozenset[str]:
-    """The countries named by a headline's `words` (accents removed; `folded`: the same words
-    case-folded), as codes: "Germany's", "German" → "de"; with `abbreviated`, the words are
-    re-read for "U.S."-style spellings."""
-    if folded is None:
-        folded = [w.casefold().replace("’", "'") for w in words]
-    if _STARTS.isdisjoint(folded) and _ABBREVIATIONS.keys().isdisjoint(words) and not abbreviated:
-        return _NONE
-    found = set()
-    for start, word in enumerate(folded):
-        if word.endswith("'s"):
-            word = word[:-2]
-        if word in _CODE_OF:
-            found.add(_CODE_OF[word])
-        elif words[start] in _ABBREVIATIONS:
-            found.add(_ABBREVIATIONS[words[start]])
-        for longer in _LONGER.get(word, ()):
-            if tuple(folded[start : start + len(longer)]) == longer:
+    """The countries named by a headline's `words` (accents removed; `bases`: the same words
+    case-folded, without a possessive "'s"), as codes: "Germany's", "German" → "de"; with
+    `abbreviated`, the words are re-read for "U.S."-style spellings."""
+    if bases is None:
+        bases = [w.casefold().replace("’", "'").removesuffix("'s") for w in words]
+    found = {_CODE_OF[word] for word in _CODE_OF.keys() & set(bases)}
+    found.update(_ABBREVIATIONS[word] for word in _ABBREVIATIONS.keys() & set(words))
+    for start in [i for i, word in enumerate(bases) if word in _LONGER]:
+        for longer in _LONGER[bases[start]]:
+            if tuple(bases[start : start + len(longer)]) == longer:
                 found.add(_CODE_OF[" ".join(longer)])
     if abbreviated:
         letters = "".join(words)
         found.update(code for dotted, code in _DOTTED.items() if dotted.replace(".", "") in letters)
-    return frozenset(found)
+    return frozenset(found) if found else _NONE
