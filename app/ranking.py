@@ -30,12 +30,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+
 from app.candidates import Candidate
 from app.click_prior import source_key
 from app.engagement import Prior, fit_prior, score, score_parts
 from app.headlines import read_headline
 from app.rank_reasons import plain_summary
-from app.stories import Headline, Stories, group_stories, headline_words
+from app.stories import Headline, group_stories, headline_words
 from app.weeks import require_aware, week_window
 
 __all__ = ["Candidate", "Excluded", "RankedItem", "Ranking", "Rules", "is_on_topic", "rank"]
@@ -186,10 +188,28 @@ class _Story:
     """The posts of one story in value order (best first) and what the week says of it."""
 
     posts: list[Candidate]
+    copies: list[int]  # each post's group of copies of one text (`app.stories`)
     value: float = 0.0
-    outlets: list[str] = field(default_factory=list)  # independent sources, best post's first
+    outlet_count: int = 1  # independent sources: one per copy group, distinct by name
     days: int = 1
+    counted: bool = False  # some post of it carries readers' counters
     topic_hits: int = 0
+
+    @property
+    def outlets(self) -> list[str]:
+        """The independent sources' names, best post's first (one per copy group)."""
+        first_of_copy: dict[int, Candidate] = {}
+        for c, copy in zip(self.posts, self.copies, strict=True):
+            known = first_of_copy.get(copy)
+            if known is None or (c.published_at, c.id) < (known.published_at, known.id):
+                first_of_copy[copy] = c
+        origins = {c.id for c in first_of_copy.values()}
+        names, seen = [], set()
+        for c in self.posts:
+            if c.id in origins and source_key(c.source) not in seen:
+                seen.add(source_key(c.source))
+                names.append(c.source.strip() or "(no source)")
+        return names
 
 
 def _topic_hits(c: Candidate, words: frozenset[str], topics: dict[str, tuple[str, ...]]) -> int:
@@ -216,62 +236,72 @@ def _post_values(
 
 
 def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) -> list[_Story]:
-    """Group posts into stories and value each; best story first (ties: newer, then smaller id)."""
+    """Group posts into stories and value each; best story first (ties: newer, then smaller id).
+
+    Per-story figures are computed on arrays over the whole week: a 100k-post week has ~30k
+    stories, and a Python loop over each cost more than the clustering.
+    """
+    if not eligible:
+        return []
     headlines = [Headline(c.id, c.title, c.summary, c.source, c.published_at) for c in eligible]
     grouped = group_stories(headlines)
+    label = np.asarray(grouped.story)
+    value = np.array([values[c.id] for c in eligible])
+    # On equal value, the post that tells the story as the others do speaks for it (a loosely
+    # attached post must not stand for the story), then the original of a text.
+    central = np.round(np.asarray(grouped.centrality), 6)
+    published = np.array([c.published_at.timestamp() for c in eligible])
+    post_id = np.array([c.id for c in eligible])
+    order = np.lexsort((post_id, published, -central, -value, label))
+    starts = np.flatnonzero(np.r_[True, label[order][1:] != label[order][:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    story_of = np.empty(len(order), dtype=np.int64)
+    story_of[order] = np.repeat(np.arange(len(starts)), sizes)
+    leads = order[starts]
+    # Independent outlets: the earliest post of each copy group, then distinct sources.
+    copies = np.asarray(grouped.copies)
+    by_copy = np.lexsort((post_id, published, copies))
+    origins = by_copy[np.r_[True, copies[by_copy][1:] != copies[by_copy][:-1]]]
+    codes: dict[str, int] = {}
+    source = np.array([codes.setdefault(source_key(c.source), len(codes)) for c in eligible])
+    pairs = np.unique(story_of[origins] * (len(codes) + 1) + source[origins])
+    outlet_count = np.bincount(pairs // (len(codes) + 1), minlength=len(starts))
+    day_pairs = np.unique(story_of * 100_000 + (published // 86400 - published.min() // 86400))
+    days = np.bincount((day_pairs // 100_000).astype(np.int64), minlength=len(starts))
+    metrics = np.array([c.has_metrics for c in eligible], dtype=np.float64)
+    counted = np.bincount(story_of, weights=metrics, minlength=len(starts)) > 0
     topic_tokens = {t: tokens for t in rules.topics if (tokens := read_headline(t).tokens)}
-    index_of = {c.id: i for i, c in enumerate(eligible)}
-    members: dict[int, list[int]] = {}
-    for index, label in enumerate(grouped.story):
-        members.setdefault(label, []).append(index)
+    hits = np.array([
+        min(_topic_hits(eligible[i], headline_words(headlines[i]), topic_tokens), TOPIC_HITS_MAX)
+        for i in leads.tolist()
+    ], dtype=np.float64).reshape(-1)  # fmt: skip
+    weight = np.where(counted, COVERAGE_WEIGHT_WITH_COUNTERS, COVERAGE_WEIGHT)
+    importance = (
+        (1 + weight * np.log2(np.maximum(outlet_count, 1)))
+        * (1 + SPREAD_WEIGHT * (days - 1))
+        * (1 + TOPIC_WEIGHT * hits)
+    )
+    story_value = value[leads] * importance
+    ranked = np.lexsort((post_id[leads], -published[leads], -story_value))
     stories = []
-    for indices in members.values():
-        if len(indices) == 1:  # most stories of a week: one post, one outlet, one day
-            lead = eligible[indices[0]]
-            story = _Story([lead], outlets=[lead.source.strip() or "(no source)"])
-        else:
-            story = _story_of([eligible[i] for i in indices], indices, grouped, values)
-            lead = story.posts[0]
-        words = headline_words(headlines[index_of[lead.id]])
-        story.topic_hits = min(_topic_hits(lead, words, topic_tokens), TOPIC_HITS_MAX)
-        story.value = values[lead.id] * _importance(story)
-        stories.append(story)
-    stories.sort(key=lambda s: (-s.value, -s.posts[0].published_at.timestamp(), s.posts[0].id))
+    for k in ranked.tolist():
+        members = order[starts[k] : starts[k] + sizes[k]].tolist()
+        stories.append(
+            _Story(
+                [eligible[i] for i in members], [int(copies[i]) for i in members],
+                float(story_value[k]), int(outlet_count[k]), int(days[k]), bool(counted[k]),
+                int(hits[k]),
+            )
+        )  # fmt: skip
     return stories
 
 
-def _story_of(
-    posts: list[Candidate], indices: list[int], grouped: Stories, values: dict[int, float]
-) -> _Story:
-    """A story of several posts: best first, its independent outlets and days in the news."""
-    # On equal value, the post that tells the story as the others do speaks for it (a loosely
-    # attached post must not stand for the story), then the original of a text.
-    central = {c.id: round(grouped.centrality[i], 6) for c, i in zip(posts, indices, strict=True)}
-    story = _Story(
-        sorted(posts, key=lambda c: (-values[c.id], -central[c.id], c.published_at, c.id))
-    )
-    # One outlet per copy group (its earliest post's), then distinct by name.
-    first_of_copy: dict[int, Candidate] = {}
-    for c, i in zip(posts, indices, strict=True):
-        copy = grouped.copies[i]
-        if copy not in first_of_copy or c.published_at < first_of_copy[copy].published_at:
-            first_of_copy[copy] = c
-    origins = {id(c) for c in first_of_copy.values()}
-    seen: set[str] = set()
-    for c in story.posts:
-        if id(c) in origins and source_key(c.source) not in seen:
-            seen.add(source_key(c.source))
-            story.outlets.append(c.source.strip() or "(no source)")
-    story.days = len({c.published_at.timestamp() // 86400 for c in story.posts})  # UTC days
-    return story
-
-
 def _importance(story: _Story) -> float:
-    outlets = max(len(story.outlets), 1)
+    """The story's multiplier (the arrays in `_stories` compute the same for every story)."""
+    outlets = max(story.outlet_count, 1)
     # Readers' counters already say much of what wide coverage says; without them coverage is
     # the week's main evidence of what mattered.
-    counted = any(c.has_metrics for c in story.posts)
-    weight = COVERAGE_WEIGHT_WITH_COUNTERS if counted else COVERAGE_WEIGHT
+    weight = COVERAGE_WEIGHT_WITH_COUNTERS if story.counted else COVERAGE_WEIGHT
     return (
         (1 + weight * math.log2(outlets))
         * (1 + SPREAD_WEIGHT * (story.days - 1))
@@ -345,17 +375,18 @@ def _reasons(
 ) -> dict:  # fmt: skip
     _, reasons = score(c, window_end=end, now=now, prior=prior)
     key = source_key(c.source)
+    outlets = story.outlets
     reasons.update(
         has_metrics=c.has_metrics,
         engagement_value=round(reasons["score"] if c.has_metrics else neutral, 6),
         click_prior=round(click_priors[key], 3) if key in click_priors else None,
         source_weight=rules.source_weights.get(key, 1.0),
         coverage={
-            "count": len(story.outlets),
-            "sources": story.outlets[:NAMES_KEPT],
+            "count": story.outlet_count,
+            "sources": outlets[:NAMES_KEPT],
             "posts": len(story.posts),
         },
-        also_in=[name for name in story.outlets[:NAMES_KEPT] if source_key(name) != key],
+        also_in=[name for name in outlets[:NAMES_KEPT] if source_key(name) != key],
         days_covered=story.days,
         topic_hits=story.topic_hits,
         importance=round(_importance(story), 4),
@@ -424,13 +455,18 @@ def _rank(
     prior = fit_prior(with_metrics, window_end=end, now=now)
     values, neutral = _post_values(eligible + dropped_posts, prior, start, now, rules, click_priors)
     stories = _stories(eligible + dropped_posts, values, rules)
-    dropped = {
-        id(story): next(c.id for c in story.posts if c.id in rules.drops)
-        for story in stories
-        if any(c.id in rules.drops for c in story.posts)
-    }
-    for story in stories:  # a dropped post is out, whatever story it tells
-        story.posts = [c for c in story.posts if c.id not in rules.drops] or story.posts
+    dropped: dict[int, int] = {}
+    if dropped_posts:
+        for story in stories:
+            hit = [c.id for c in story.posts if c.id in rules.drops]
+            if not hit:
+                continue
+            dropped[id(story)] = hit[0]
+            # A dropped post is out, whatever story it tells.
+            kept = [(c, k) for c, k in zip(story.posts, story.copies, strict=True)
+                    if c.id not in rules.drops]  # fmt: skip
+            if kept:
+                story.posts, story.copies = [c for c, _ in kept], [k for _, k in kept]
     pinned = [pool[pid] for pid in rules.pins if pid in pool]
     selection = _select(stories, pinned, rules, dropped)
     merged: dict[int, list[int]] = {c.id: [] for c, _ in selection.listed}

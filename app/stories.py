@@ -18,8 +18,6 @@ How (measured on labelled real headlines in `bench/story_quality.py`; README "St
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -382,65 +380,61 @@ def _merge_centroids(
 
 def group_stories(posts: Sequence[Headline]) -> Stories:
     """Which posts report one event (`story`) and which are copies of one text (`copies`)."""
+    if not posts:
+        return Stories([], [], [])
     titles = [_read_title(p.title, p.source) for p in posts]
     summaries = [_read_summary(p.summary) for p in posts]
     copy_groups = _copy_groups(titles, summaries)
-    copies = [copy_groups.find(i) for i in range(len(posts))]
-    # One node per copy group: its first post speaks for it; its time span is the group's.
-    node_of: dict[int, int] = {}
-    leaders: list[int] = []
-    for i, root in enumerate(copies):
-        if root not in node_of:
-            node_of[root] = len(leaders)
-            leaders.append(i)
-    times = [math.inf] * len(leaders)  # the group's first post
-    for i, root in enumerate(copies):
-        node = node_of[root]
-        times[node] = min(times[node], posts[i].published_at.timestamp())
+    roots_of_copies = np.array([copy_groups.find(i) for i in range(len(posts))], dtype=np.int64)
+    # One node per copy group: its first post speaks for it; its time is the group's first.
+    _, leaders, node_of = np.unique(roots_of_copies, return_index=True, return_inverse=True)
+    node_of = node_of.reshape(-1)
+    published = np.array([p.published_at.timestamp() for p in posts])
+    times = np.full(len(leaders), np.inf)
+    np.minimum.at(times, node_of, published)
+    leader_list = leaders.tolist()
     vectors, words = _vectors(
-        [list(titles[i].tokens) for i in leaders], [list(summaries[i].tokens) for i in leaders]
+        [list(titles[i].tokens) for i in leader_list],
+        [list(summaries[i].tokens) for i in leader_list],
     )
     rows, cols, cosines = _candidate_pairs(vectors, LINK_SIMILARITY)
-    times = np.asarray(times)
     near = np.abs(times[rows] - times[cols]) <= STORY_WINDOW.total_seconds()
     rows, cols, cosines = rows[near], cols[near], cosines[near]
     codes: dict[str, int] = {"": -1}
     outlet = np.array(
-        [codes.setdefault(posts[i].source.strip().casefold(), len(codes)) for i in leaders],
+        [codes.setdefault(posts[i].source.strip().casefold(), len(codes)) for i in leader_list],
         dtype=np.int64,
     )
     same_outlet = (outlet[rows] == outlet[cols]) & (outlet[rows] >= 0)
     keep = ~same_outlet | (cosines >= SAME_SOURCE_SIMILARITY)
     rows, cols, cosines = rows[keep], cols[keep], cosines[keep]
     vetoed = _vetoes(
-        rows, cols, words, [titles[i] for i in leaders], [summaries[i] for i in leaders]
+        rows, cols, words, [titles[i] for i in leader_list], [summaries[i] for i in leader_list]
     )
     order = np.argsort(-cosines[~vetoed], kind="stable")
-    pairs = list(
-        zip(
-            rows[~vetoed][order].tolist(), cols[~vetoed][order].tolist(),
-            cosines[~vetoed][order].tolist(), strict=True,
-        )
-    )  # fmt: skip
+    link_rows, link_cols = rows[~vetoed][order], cols[~vetoed][order]
+    link_cosines = cosines[~vetoed][order]
+    pairs = list(zip(link_rows.tolist(), link_cols.tolist(), link_cosines.tolist(), strict=True))
     barred = list(zip(rows[vetoed].tolist(), cols[vetoed].tolist(), strict=True))
     merged = _merge(len(leaders), pairs, barred)
     _merge_centroids(merged, vectors, barred, times)
-    roots = [merged.find(node) for node in range(len(leaders))]
-    likeness = [0.0] * len(leaders)
-    for a, b, similarity in pairs:
-        if roots[a] == roots[b]:
-            likeness[a] += similarity
-            likeness[b] += similarity
-    sizes = Counter(roots)
-    first_of_story: dict[int, int] = {}
-    story, centrality = [], []
-    for i in range(len(posts)):
-        node = node_of[copies[i]]
-        story.append(first_of_story.setdefault(roots[node], i))
-        centrality.append(likeness[node] / max(sizes[roots[node]] - 1, 1))
-    first_copy: dict[int, int] = {}
-    copies = [first_copy.setdefault(root, i) for i, root in enumerate(copies)]
-    return Stories(story, copies, centrality)
+    roots = np.array([merged.find(node) for node in range(len(leaders))], dtype=np.int64)
+    # How typical each node is of its story: its mean similarity to the story's other nodes.
+    inside = roots[link_rows] == roots[link_cols]
+    likeness = np.zeros(len(leaders))
+    np.add.at(likeness, link_rows[inside], link_cosines[inside])
+    np.add.at(likeness, link_cols[inside], link_cosines[inside])
+    nodes_in_story = np.bincount(roots, minlength=len(leaders))
+    centrality = likeness / np.maximum(nodes_in_story[roots] - 1, 1)
+    post_roots = roots[node_of]
+    # Labels: the index of the first post of each story and of each copy group.
+    _, first_post, story_index = np.unique(post_roots, return_index=True, return_inverse=True)
+    _, first_copy, copy_index = np.unique(roots_of_copies, return_index=True, return_inverse=True)
+    return Stories(
+        first_post[story_index.reshape(-1)].tolist(),
+        first_copy[copy_index.reshape(-1)].tolist(),
+        centrality[node_of].tolist(),
+    )
 
 
 def clear_caches() -> None:
