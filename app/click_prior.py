@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 # Pseudo-clicks that hold every source at 1.0 until its own clicks outweigh them.
@@ -31,6 +32,7 @@ class ClickRecord(NamedTuple):
     clicks: int
 
 
+@lru_cache(maxsize=65_536)  # a week has a few hundred sources and tens of thousands of posts
 def source_key(source: str) -> str:
     """How sources are matched: case and surrounding spaces do not make another source."""
     return source.strip().casefold()

@@ -227,11 +227,11 @@ def _post_values(
     scores = score_parts(counted, start, now, prior).score.tolist() if counted else []
     engagement = dict(zip((c.id for c in counted), scores, strict=True))
     neutral = statistics.median(engagement.values()) if engagement else prior.typical_rate
-    values = {}
-    for c in eligible:
-        key = source_key(c.source)
-        factor = click_priors.get(key, 1.0) * rules.source_weights.get(key, 1.0)
-        values[c.id] = engagement.get(c.id, neutral) * factor
+    values = {c.id: engagement.get(c.id, neutral) for c in eligible}
+    if click_priors or rules.source_weights:
+        for c in eligible:
+            key = source_key(c.source)
+            values[c.id] *= click_priors.get(key, 1.0) * rules.source_weights.get(key, 1.0)
     return values, neutral
 
 
