@@ -194,6 +194,7 @@ class _Story:
     days: int = 1
     counted: bool = False  # some post of it carries readers' counters
     topic_hits: int = 0
+    importance: float = 1.0  # coverage × days in the news × topic strength
 
     @property
     def outlets(self) -> list[str]:
@@ -275,6 +276,8 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
         min(_topic_hits(eligible[i], headline_words(headlines[i]), topic_tokens), TOPIC_HITS_MAX)
         for i in leads.tolist()
     ], dtype=np.float64).reshape(-1)  # fmt: skip
+    # Readers' counters already say much of what wide coverage says; without them coverage is
+    # the week's main evidence of what mattered.
     weight = np.where(counted, COVERAGE_WEIGHT_WITH_COUNTERS, COVERAGE_WEIGHT)
     importance = (
         (1 + weight * np.log2(np.maximum(outlet_count, 1)))
@@ -290,23 +293,10 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
             _Story(
                 [eligible[i] for i in members], [int(copies[i]) for i in members],
                 float(story_value[k]), int(outlet_count[k]), int(days[k]), bool(counted[k]),
-                int(hits[k]),
+                int(hits[k]), float(importance[k]),
             )
         )  # fmt: skip
     return stories
-
-
-def _importance(story: _Story) -> float:
-    """The story's multiplier (the arrays in `_stories` compute the same for every story)."""
-    outlets = max(story.outlet_count, 1)
-    # Readers' counters already say much of what wide coverage says; without them coverage is
-    # the week's main evidence of what mattered.
-    weight = COVERAGE_WEIGHT_WITH_COUNTERS if story.counted else COVERAGE_WEIGHT
-    return (
-        (1 + weight * math.log2(outlets))
-        * (1 + SPREAD_WEIGHT * (story.days - 1))
-        * (1 + TOPIC_WEIGHT * story.topic_hits)
-    )
 
 
 @dataclass
@@ -389,7 +379,7 @@ def _reasons(
         also_in=[name for name in outlets[:NAMES_KEPT] if source_key(name) != key],
         days_covered=story.days,
         topic_hits=story.topic_hits,
-        importance=round(_importance(story), 4),
+        importance=round(story.importance, 4),
         score=round(story.value, 6),
         pinned=pinned,
         duplicates=duplicates[:NAMES_KEPT],
