@@ -80,7 +80,7 @@ def format_ranking_table(ranking: Ranking, posts_by_id: Mapping[int, Post]) -> s
     lines = [f"{ranking.week}: {len(ranking.items)} posts listed"]
     if ranking.note:
         lines.append(f"note: {_line(ranking.note, 200)}")
-    if ranking.items and getattr(ranking, "engagement_data", True) is False:
+    if ranking.items and not ranking.engagement_data:
         lines.append(NO_ENGAGEMENT)
     lines.append(f"{'#':>3}  {'score':>8}  {'source':<20}  title")
     for item in ranking.items:

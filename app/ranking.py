@@ -188,7 +188,7 @@ class _Story:
     """The posts of one story in value order (best first) and what the week says of it."""
 
     posts: list[Candidate]
-    copies: list[int]  # each post's group of copies of one text (`app.stories`)
+    origins: list[bool]  # whether each post is the first of its copies of one text
     value: float = 0.0
     outlet_count: int = 1  # independent sources: one per copy group, distinct by name
     days: int = 1
@@ -199,15 +199,9 @@ class _Story:
     @property
     def outlets(self) -> list[str]:
         """The independent sources' names, best post's first (one per copy group)."""
-        first_of_copy: dict[int, Candidate] = {}
-        for c, copy in zip(self.posts, self.copies, strict=True):
-            known = first_of_copy.get(copy)
-            if known is None or (c.published_at, c.id) < (known.published_at, known.id):
-                first_of_copy[copy] = c
-        origins = {c.id for c in first_of_copy.values()}
         names, seen = [], set()
-        for c in self.posts:
-            if c.id in origins and source_key(c.source) not in seen:
+        for c, origin in zip(self.posts, self.origins, strict=True):
+            if origin and source_key(c.source) not in seen:
                 seen.add(source_key(c.source))
                 names.append(c.source.strip() or "(no source)")
         return names
@@ -263,6 +257,8 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
     copies = np.asarray(grouped.copies)
     by_copy = np.lexsort((post_id, published, copies))
     origins = by_copy[np.r_[True, copies[by_copy][1:] != copies[by_copy][:-1]]]
+    is_origin = np.zeros(len(eligible), dtype=bool)
+    is_origin[origins] = True
     codes: dict[str, int] = {}
     source = np.array([codes.setdefault(source_key(c.source), len(codes)) for c in eligible])
     pairs = np.unique(story_of[origins] * (len(codes) + 1) + source[origins])
@@ -291,7 +287,7 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
         members = order[starts[k] : starts[k] + sizes[k]].tolist()
         stories.append(
             _Story(
-                [eligible[i] for i in members], [int(copies[i]) for i in members],
+                [eligible[i] for i in members], is_origin[members].tolist(),
                 float(story_value[k]), int(outlet_count[k]), int(days[k]), bool(counted[k]),
                 int(hits[k]), float(importance[k]),
             )
@@ -453,10 +449,10 @@ def _rank(
                 continue
             dropped[id(story)] = hit[0]
             # A dropped post is out, whatever story it tells.
-            kept = [(c, k) for c, k in zip(story.posts, story.copies, strict=True)
+            kept = [(c, k) for c, k in zip(story.posts, story.origins, strict=True)
                     if c.id not in rules.drops]  # fmt: skip
             if kept:
-                story.posts, story.copies = [c for c, _ in kept], [k for _, k in kept]
+                story.posts, story.origins = [c for c, _ in kept], [k for _, k in kept]
     pinned = [pool[pid] for pid in rules.pins if pid in pool]
     selection = _select(stories, pinned, rules, dropped)
     merged: dict[int, list[int]] = {c.id: [] for c, _ in selection.listed}

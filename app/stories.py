@@ -203,12 +203,19 @@ def _candidate_pairs(
     return i[keep], j[keep], cosine[keep]
 
 
-def _pair_dot(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Row i · row j for each pair, in slices so a million pairs stay small in memory."""
+def _pair_dot(
+    left: sparse.csr_matrix,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    right: sparse.csr_matrix | None = None,
+) -> np.ndarray:
+    """left[i] · right[j] (right defaults to left) for each pair, in slices so a million pairs
+    stay small in memory."""
+    right = left if right is None else right
     out = np.zeros(len(rows), dtype=np.float32)
     for start in range(0, len(rows), 200_000):
         part = slice(start, start + 200_000)
-        out[part] = np.asarray(matrix[rows[part]].multiply(matrix[cols[part]]).sum(axis=1)).ravel()
+        out[part] = np.asarray(left[rows[part]].multiply(right[cols[part]]).sum(axis=1)).ravel()
     return out
 
 
@@ -235,14 +242,13 @@ def _vetoes(
     a_bits, a_opp, b_bits, b_opp = bits[rows, 0], bits[rows, 1], bits[cols, 0], bits[cols, 1]
     vetoed |= (a_bits & ~b_bits & b_opp & ~a_opp) != 0
     vetoed |= (b_bits & ~a_bits & a_opp & ~b_opp) != 0
-    places = _place_matrix(titles, summaries)
-    title_places, any_places = places
+    title_places, any_places = _place_matrix(titles, summaries)
     has_place = np.asarray(title_places.sum(axis=1)).ravel() > 0
     both = has_place[rows] & has_place[cols]
     if both.any():
         r, c = rows[both], cols[both]
-        apart = (_pair_dot_two(title_places, any_places, r, c) == 0) & (
-            _pair_dot_two(title_places, any_places, c, r) == 0
+        apart = (_pair_dot(title_places, r, c, any_places) == 0) & (
+            _pair_dot(title_places, c, r, any_places) == 0
         )
         vetoed[np.flatnonzero(both)[apart]] = True
     numbered = np.array([bool(t.quantities) for t in titles], dtype=bool)
@@ -261,12 +267,6 @@ def _vetoes(
         a, b = int(rows[k]), int(cols[k])
         vetoed[k] = markers_conflict(titles[a], titles[b], also=(summaries[a], summaries[b]))
     return vetoed
-
-
-def _pair_dot_two(
-    left: sparse.csr_matrix, right: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray
-) -> np.ndarray:
-    return np.asarray(left[rows].multiply(right[cols]).sum(axis=1)).ravel()
 
 
 def _place_matrix(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,11 @@ from app.db import make_engine, set_publisher
 from app.migrate import upgrade
 
 pytest_plugins = ["tests.smtp_server"]
+
+# Importing workers.celery_app builds the Celery app from the environment's settings, which in
+# embedded mode creates var/broker.db under the current directory: point it at a scratch folder
+# so the suite never writes into a checkout's var/ (only `digest serve` should).
+os.environ.setdefault("DIGEST_VAR_DIR", tempfile.mkdtemp(prefix="digest-tests-var-"))
 
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("DIGEST_TEST_REDIS", "redis://127.0.0.1:6379/0")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
+from app.click_prior import source_key
 from app.config import Settings
 from app.issues import (
     InvalidEdit,
@@ -184,7 +185,7 @@ def _story(item: IssueItem, others: list[Post]) -> StoryView:
     reasons = item.reasons
     coverage = reasons.get("coverage") if isinstance(reasons.get("coverage"), dict) else {}
     # Ranked before coverage was recorded: count the distinct outlets among the story's posts.
-    outlets = {p.source.strip().casefold() for p in [item.post, *others]}
+    outlets = {source_key(p.source) for p in [item.post, *others]}
     return StoryView(
         summary=str(reasons.get("summary") or ""),
         covered_by=_count(coverage.get("count")) or len(outlets),
