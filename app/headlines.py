@@ -42,8 +42,8 @@ _CURRENCIES = {
 }  # fmt: skip
 _MAGNITUDES = {
     "k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "mln": 1e6, "million": 1e6, "millions": 1e6,
-    "b": 1e9, "bn": 1e9, "bln": 1e9, "billion": 1e9, "billions": 1e9, "tn": 1e12, "trn": 1e12,
-    "trillion": 1e12, "crore": 1e7, "lakh": 1e5,
+    "b": 1e9, "bn": 1e9, "bln": 1e9, "billion": 1e9, "billions": 1e9, "t": 1e12, "tn": 1e12,
+    "trn": 1e12, "trillion": 1e12, "crore": 1e7, "lakh": 1e5,
 }  # fmt: skip
 # Units folded to one base so "1,200 MW" and "1.2GW" read the same.
 _UNITS = {
@@ -200,6 +200,8 @@ def _number(text: str) -> float:
 def _quantity(number: str, pre: str | None, after: re.Match[str] | None) -> Quantity:
     value = _number(number)
     mag, unit, post = (after["mag"], after["unit"], after["post"]) if after else (None,) * 3
+    if mag and mag.casefold() == "t" and not (pre or post):
+        mag, unit = None, "tonnes"  # "$3.5T" is trillions, "5t of CO2" is tonnes
     if mag:
         value *= _MAGNITUDES[mag.casefold()]
     kind = ""

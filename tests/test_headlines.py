@@ -38,11 +38,17 @@ def test_wire_clutter_is_stripped_and_content_kept(title: str, source: str, expe
         ["$2.5bn", "US$2.5 billion", "2.5 billion dollars", "USD 2,500 million"],
         ["1,200 MW", "1.2GW", "1.2 GW", "1200MW"],
         ["5%", "5 percent", "5 per cent", "5 pct"],
+        ["$3.5T", "$3.5 trillion", "US$3.5tn", "3.5 trillion dollars"],
     ],
 )
 def test_one_number_in_any_spelling_reads_as_one_token(spellings: list[str]) -> None:
     tokens = {read_headline(f"Plan worth {text} approved").tokens for text in spellings}
     assert len(tokens) == 1, tokens
+
+
+def test_a_t_after_money_is_trillions_and_after_a_bare_number_is_tonnes() -> None:
+    assert read_headline("$1T bill").quantities == (Quantity("usd", 1e12),)
+    assert read_headline("5t of CO2 stored").quantities == (Quantity("t", 5.0),)
 
 
 def test_years_and_counts_are_told_apart() -> None:
