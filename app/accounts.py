@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AdminUser
-from app.subscriptions import InvalidAddress, normalise_email
+from app.readers.subscriptions import InvalidAddress, normalise_email
 
 DEMO_EMAIL = "admin@example.org"
 DEMO_PASSWORD_FILE = "demo-admin.txt"

@@ -207,8 +207,8 @@ def ingest(source: str) -> None:
     """Read posts from an RSS/Atom feed URL or file, or a JSON file of posts (SPEC §7)."""
     from app import clock
     from app.db import session_scope
-    from app.feeds import IngestError
-    from app.feeds import ingest as ingest_source
+    from app.posts.feeds import IngestError
+    from app.posts.feeds import ingest as ingest_source
 
     settings = _settings()
     try:
@@ -234,7 +234,7 @@ def rank(week: str | None) -> None:
     """Print the ranked top 10 of a week with scores and reasons; changes nothing."""
     from app import clock
     from app.db import session_scope
-    from app.rank_report import format_ranking_table, rank_week
+    from app.ranking.report import format_ranking_table, rank_week
     from app.weeks import last_complete_week, parse_week
 
     settings = _settings()
@@ -255,8 +255,8 @@ def rank(week: str | None) -> None:
 @click.option("--timeout", type=float, default=None, help="Stop watching after this many seconds.")
 def send(issue_id: int, timeout: float | None) -> None:
     """Send an issue (or watch a running send) with a progress bar; the workers deliver."""
-    from app.sending import SendError
-    from app.sending.console import send_with_progress
+    from app.delivery import SendError
+    from app.delivery.console import send_with_progress
 
     settings = _settings()
     try:
@@ -303,8 +303,8 @@ def import_command(csv_file: Path, consent_source: str) -> None:
     """Import readers from a CSV with an `email` column (and `name`) as confirmed."""
     from app import clock
     from app.db import session_scope
-    from app.subscriber_files import BadCSV, parse_subscriber_csv
-    from app.subscriber_import import import_subscribers
+    from app.readers.files import BadCSV, parse_subscriber_csv
+    from app.readers.importing import import_subscribers
 
     _settings()
     try:
@@ -332,7 +332,7 @@ def export_command(status: str | None, output: click.utils.LazyFile) -> None:
 
     from app.db import session_scope
     from app.models import Subscriber, SubscriberStatus
-    from app.subscriber_files import export_subscriber_csv
+    from app.readers.files import export_subscriber_csv
 
     _settings()
     if status is not None and status not in SubscriberStatus.ALL:
@@ -357,7 +357,7 @@ def sources_list(weeks: int) -> None:
     """Sources with their recent posts, weight and readers' click prior."""
     from app import clock
     from app.db import session_scope
-    from app.sources import CLICK_WEEKS, source_table
+    from app.ranking.sources import CLICK_WEEKS, source_table
 
     _settings()
     with session_scope() as session:
@@ -378,7 +378,7 @@ def sources_set(source: str, weight: float) -> None:
     """Set how much a source's stories count: 0 (listed only if pinned) to 10; 1 is the default."""
     from app import clock
     from app.db import session_scope
-    from app.sources import InvalidSourceWeight, set_source_weight
+    from app.ranking.sources import InvalidSourceWeight, set_source_weight
 
     _settings()
     with session_scope() as session:

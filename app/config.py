@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     def _valid_smtp_url(cls, value: str) -> str:
         """A mistyped DIGEST_SMTP_URL stops the start with its reason, not the first send."""
         if value:
-            from app.mailer import parse_smtp_url
+            from app.delivery.transports import parse_smtp_url
 
             parse_smtp_url(value)
         return value

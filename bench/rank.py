@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.db import make_engine  # noqa: E402
-from app.issues import draft_issue  # noqa: E402
+from app.issues.drafts import draft_issue  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Post  # noqa: E402
-from app.ranking import Candidate, Rules, rank  # noqa: E402
-from app.stories import clear_caches  # noqa: E402
+from app.ranking.score import Candidate, Rules, rank  # noqa: E402
+from app.ranking.stories import clear_caches  # noqa: E402
 from app.weeks import week_window  # noqa: E402
 
 WEEK = "2026-W48"

@@ -1,4 +1,4 @@
-"""Ranking quality on simulated weeks: NDCG@10 of `app.ranking.rank` against a hidden truth.
+"""Ranking quality on simulated weeks: NDCG@10 of `app.ranking.score.rank` against a hidden truth.
 
 Every week here is a SIMULATION WRITTEN BY US for this benchmark, not real data. Each simulator
 draws a hidden truth, derives from it what the service would see (counters, headlines, sources,
@@ -85,11 +85,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import DEFAULT_TOPICS  # noqa: E402
-from app.ranking import Candidate, Ranking, Rules, rank  # noqa: E402
+from app.ranking.score import Candidate, Ranking, Rules, rank  # noqa: E402
 from app.weeks import week_window  # noqa: E402
 
 try:  # lands with the new ranking; without it the clicks scenario is skipped
-    from app.click_prior import ClickRecord, source_click_priors  # noqa: E402
+    from app.ranking.click_prior import ClickRecord, source_click_priors  # noqa: E402
 except ImportError:  # pragma: no cover - depends on the checkout
     ClickRecord = source_click_priors = None  # type: ignore[assignment,misc]
 
@@ -159,7 +159,7 @@ def rank_week(
 
 
 def takes_click_priors() -> bool:
-    """Whether the checked-out `rank` accepts click priors and `app.click_prior` exists."""
+    """Whether the checked-out `rank` accepts click priors and `app.ranking.click_prior` exists."""
     return source_click_priors is not None and "click_priors" in inspect.signature(rank).parameters
 
 
@@ -1032,7 +1032,7 @@ def main() -> None:
             report(f"clicks, week 4 [{how}]", tally, kinds, args.verbose, extra)
             keep("clicks", tally)
         else:
-            print("clicks: skipped, this checkout has no app.click_prior / rank(click_priors=)")
+            print("clicks: skipped, this checkout has no ranking click prior (rank(click_priors=))")
     if "variations" in wanted:
         sizes, seeds, how = plan("variations")
         tally = run_engagement(VARIATIONS, sizes, seeds)

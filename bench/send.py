@@ -29,10 +29,10 @@ from sqlalchemy import select, text  # noqa: E402
 from app import clock  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import make_engine, session_scope, set_publisher  # noqa: E402
+from app.delivery import progress, start_send  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Issue  # noqa: E402
-from app.sending import progress, start_send  # noqa: E402
-from app.subscriptions import unsubscribe_token  # noqa: E402
+from app.readers.subscriptions import unsubscribe_token  # noqa: E402
 from app.tokens import Signer  # noqa: E402
 from emails.compose import MessageTemplate  # noqa: E402
 from tests.conftest import create_postgres_database, drop_postgres_database  # noqa: E402

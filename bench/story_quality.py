@@ -34,7 +34,7 @@ bcubed    per headline, P = share of its predicted cluster that is its story, R 
 A set's figures pool all its batches (pairs and headlines summed). The summary line is the mean of
 the per-set P and R (each set weighs the same, whatever its size), F1 from those two means.
 
-Methods: `ours` = app.stories.cluster_stories; `exact` = same title once casefolded with
+Methods: `ours` = app.ranking.stories.cluster_stories; `exact` = same title once casefolded with
 punctuation and extra spaces dropped; `fuzzy` = the old behaviour: rapidfuzz token_sort_ratio
 (with rapidfuzz's default_process: lower case, non-alphanumerics dropped) >= 85, single link.
 """
@@ -204,7 +204,7 @@ def cluster_fuzzy(items: Sequence[Item]) -> list[int]:
 
 
 def cluster_ours(items: Sequence[Item]) -> list[int]:
-    from app.stories import Headline, cluster_stories
+    from app.ranking.stories import Headline, cluster_stories
 
     posts = [Headline(it.id, it.title, it.summary, it.source, it.published_at) for it in items]
     return list(cluster_stories(posts))
@@ -295,9 +295,9 @@ def main() -> None:
     method = METHODS[args.method]
     if args.method == "ours":
         try:
-            from app.stories import Headline, cluster_stories  # noqa: F401
+            from app.ranking.stories import Headline, cluster_stories  # noqa: F401
         except ImportError as exc:
-            raise SystemExit(f"--method ours needs app.stories.cluster_stories: {exc}") from exc
+            raise SystemExit(f"--method ours needs cluster_stories: {exc}") from exc
 
     results = [run_set(name, method) for name in (args.sets or SETS)]
     for res in results:

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
 from app.accounts import create_admin
+from app.delivery import send_batch
+from app.delivery.outbox import OutboxTransport
 from app.models import Delivery, Feed, Issue, IssueStatus, Post, Subscriber
-from app.outbox import OutboxTransport
-from app.sending import send_batch
-from app.subscriber_import import import_subscribers
+from app.readers.importing import import_subscribers
 from app.web import create_app
 from app.web.admin.review import stories
 from tests.test_issues import NOW, WEEK, seed_week

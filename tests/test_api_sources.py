@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from app.accounts import create_admin
-from app.click_prior import source_click_priors
 from app.models import IssueStatus, SourceWeight
-from app.sources import click_records
+from app.ranking.click_prior import source_click_priors
+from app.ranking.sources import click_records
 from tests.test_admin import EMAIL, PASSWORD, csrf_of, log_in
 from tests.test_sources import NOW, add_issue, add_post
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from xml.etree import ElementTree
 
-from app.charts import bar_chart, line_chart, subscriber_series
 from app.models import Subscriber
+from app.tracking.charts import bar_chart, line_chart, subscriber_series
 from tests.test_issues import NOW
 
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from app.click_prior import (
+from app.ranking.click_prior import (
     PRIOR_RANGE,
     ClickRecord,
     position_shares,

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
-from app.digest_mail import digest_content, prepare_issue_message
+from app.issues.mail import digest_content, prepare_issue_message
 from app.models import Delivery
 from app.tokens import Signer
-from app.tracking import follow_click
+from app.tracking.clicks import follow_click
 from emails.compose import MessageTemplate
 from tests.test_sending import T0, add_readers, make_issue
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.feeds import IngestError, enqueue_feed_polls, ingest, poll_all, poll_feed
 from app.models import Feed, Post
-from app.posts import upsert_posts, validate_posts
+from app.posts.feeds import IngestError, enqueue_feed_polls, ingest, poll_all, poll_feed
+from app.posts.store import upsert_posts, validate_posts
 
 FEEDS = Path(__file__).parent / "feeds"
 DEMO_POSTS = Path(__file__).resolve().parent.parent / "app" / "demo" / "posts.json"

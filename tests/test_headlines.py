@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.headlines import Quantity, quantities_conflict, read_headline, strip_wire_clutter
-from app.stories import same_story
+from app.ranking.headlines import Quantity, quantities_conflict, read_headline, strip_wire_clutter
+from app.ranking.stories import same_story
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import make_engine
-from app.issues import (
+from app.issues.drafts import (
     InvalidEdit,
     IssueLocked,
     default_subject,
@@ -24,7 +24,7 @@ from app.issues import (
 )
 from app.migrate import upgrade
 from app.models import Delivery, Issue, IssueItem, IssueStatus, Post, Subscriber
-from app.rank_report import format_ranking_table, rank_week
+from app.ranking.report import format_ranking_table, rank_week
 from tests.conftest import create_postgres_database, drop_postgres_database, needs_postgres
 
 WEEK = "2026-W48"  # Monday 2026-11-23 to Monday 2026-11-30, UTC

@@ -1,4 +1,4 @@
-"""Tests for app.mailer against a real in-process SMTP server and a real outbox folder."""
+"""app.delivery.transports against a real in-process SMTP server and a real outbox folder."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.mailer import (
+from app.delivery.outbox import OutboxTransport
+from app.delivery.transports import (
     HardBounce,
     OutcomeUnknown,
     PermanentFailure,
@@ -23,7 +24,6 @@ from app.mailer import (
     parse_smtp_url,
     transport_from_settings,
 )
-from app.outbox import OutboxTransport
 from tests.smtp_server import SMTPTestServer
 
 SENDER = "Weekly Digest <digest@example.org>"

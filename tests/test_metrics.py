@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.logs import JsonFormatter, configure_logging
-from app.metrics import render_metrics
 from app.models import Delivery, Issue, Subscriber
+from app.tracking.metrics import render_metrics
 from tests.test_issues import NOW
 
 

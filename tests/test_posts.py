@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import event, func, select
 
 from app.models import Post
-from app.posts import PostIn, upsert_posts, validate_posts
+from app.posts.store import PostIn, upsert_posts, validate_posts
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 

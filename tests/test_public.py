@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import ConsentEvent, Subscriber
-from app.subscriptions import confirm_token, unsubscribe_token
+from app.readers.subscriptions import confirm_token, unsubscribe_token
 from app.tokens import Signer
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.models import Post
-from app.rank_report import NO_ENGAGEMENT, format_ranking_table
-from app.ranking import RankedItem, Ranking
+from app.ranking.report import NO_ENGAGEMENT, format_ranking_table
+from app.ranking.score import RankedItem, Ranking
 
 PUBLISHED = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.engagement import MAX_PSEUDO_VIEWS, MIN_PSEUDO_VIEWS, fit_prior, score
-from app.ranking import Candidate, Rules, is_on_topic, rank
-from app.stories import same_story
+from app.ranking.engagement import MAX_PSEUDO_VIEWS, MIN_PSEUDO_VIEWS, fit_prior, score
+from app.ranking.score import Candidate, Rules, is_on_topic, rank
+from app.ranking.stories import same_story
 from app.weeks import format_week, last_complete_week, parse_week, week_of, week_window
 
 WEEK = "2026-W48"

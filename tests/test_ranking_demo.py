@@ -12,8 +12,8 @@ from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
 from app.config import DEFAULT_TOPICS
-from app.ranking import Candidate, Ranking, Rules, rank
-from app.stories import same_story
+from app.ranking.score import Candidate, Ranking, Rules, rank
+from app.ranking.stories import same_story
 from app.weeks import week_of, week_window
 
 POSTS_FILE = Path(__file__).resolve().parent.parent / "app" / "demo" / "posts.json"

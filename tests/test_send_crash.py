@@ -19,10 +19,10 @@ from sqlalchemy import insert, select
 from app import clock
 from app.config import Settings
 from app.db import session_factory, session_scope, set_publisher
-from app.mailer import SMTPTransport
+from app.delivery import progress, send_batch, start_send, sweep
+from app.delivery.transports import SMTPTransport
 from app.migrate import upgrade
 from app.models import Delivery, Issue, IssueItem, Post, Subscriber
-from app.sending import progress, send_batch, start_send, sweep
 from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,

@@ -10,17 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.digest_mail import NothingToSend
-from app.mailer import SMTPTransport
-from app.models import (
-    ConsentEvent,
-    Delivery,
-    Issue,
-    IssueItem,
-    Post,
-    Subscriber,
-)
-from app.sending import (
+from app.delivery import (
     SendRefused,
     cancel,
     pause,
@@ -30,7 +20,17 @@ from app.sending import (
     start_send,
     sweep,
 )
-from app.sending.ledger import Ledger
+from app.delivery.ledger import Ledger
+from app.delivery.transports import SMTPTransport
+from app.issues.mail import NothingToSend
+from app.models import (
+    ConsentEvent,
+    Delivery,
+    Issue,
+    IssueItem,
+    Post,
+    Subscriber,
+)
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -149,7 +149,7 @@ def test_start_freezes_confirmed_readers_into_batches_once(db, send_settings, pu
 
 def test_a_large_send_is_queued_through_fan_out_tasks(db, send_settings, published, monkeypatch):
     """Past FANOUT batches the request queues a few fan-out tasks, which queue every batch."""
-    from app.sending import engine
+    from app.delivery import engine
     from workers.tasks import queue_batches_task
 
     monkeypatch.setattr(engine, "FANOUT", 2)

@@ -18,13 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.cli import main
-from app.click_prior import ClickRecord, source_click_priors
 from app.config import get_settings
 from app.db import make_engine
-from app.issues import draft_issue, rank_posts
+from app.issues.drafts import draft_issue, rank_posts
 from app.migrate import alembic_config, upgrade
 from app.models import Base, Issue, IssueItem, IssueStatus, Post, SourceWeight
-from app.sources import (
+from app.ranking.click_prior import ClickRecord, source_click_priors
+from app.ranking.sources import (
     InvalidSourceWeight,
     click_records,
     set_source_weight,
@@ -268,7 +268,7 @@ def _ranking_inputs(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         seen.update(kwargs)
         return "ranking"
 
-    monkeypatch.setattr("app.issues.rank", spy)
+    monkeypatch.setattr("app.issues.drafts.rank", spy)
     return seen
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from app.stories import Headline, cluster_stories, group_stories
+from app.ranking.stories import Headline, cluster_stories, group_stories
 
 MONDAY = datetime(2026, 11, 23, 8, tzinfo=UTC)
 

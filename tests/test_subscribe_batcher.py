@@ -20,13 +20,13 @@ from app.config import Settings
 from app.db import make_engine
 from app.migrate import upgrade
 from app.models import ConsentEvent, Subscriber
-from app.subscribe_batcher import (
+from app.readers.batcher import (
     RateGate,
     SubscribeBatcher,
     SubscribeFailed,
     store_subscriptions,
 )
-from app.subscriptions import Requester, SubscriptionRequest, request_subscriptions
+from app.readers.subscriptions import Requester, SubscriptionRequest, request_subscriptions
 from tests.conftest import create_postgres_database, drop_postgres_database, needs_postgres
 
 

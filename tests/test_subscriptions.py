@@ -12,8 +12,8 @@ import dns.rcode
 import pytest
 from email_validator import caching_resolver
 
-from app import subscriptions
-from app.subscriptions import InvalidAddress, normalise_email
+from app.readers import subscriptions
+from app.readers.subscriptions import InvalidAddress, normalise_email
 
 
 def _local_resolver(port: int, timeout: float):

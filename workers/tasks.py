@@ -11,7 +11,7 @@ from celery import Task
 from app import clock
 from app.config import Settings, get_settings
 from app.db import session_scope
-from app.mailer import (
+from app.delivery.transports import (
     DeliveryError,
     HardBounce,
     PermanentFailure,
@@ -21,8 +21,8 @@ from app.mailer import (
     transport_from_settings,
 )
 from app.models import Subscriber
-from app.notifications import send_confirmation, send_welcome
-from app.subscriptions import suppress
+from app.readers.notifications import send_confirmation, send_welcome
+from app.readers.subscriptions import suppress
 from workers.celery_app import celery_app
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def draft_weekly_issue_task() -> int | None:
     """Draft or refresh the issue of the week that just ended; with autosend on, start its send."""
     # Imported here so this task stays a self-contained addition to the module.
     from app.db import enqueue
-    from app.issues import IssueLocked, draft_issue
+    from app.issues.drafts import IssueLocked, draft_issue
     from app.weeks import last_complete_week
 
     settings = get_settings()
@@ -153,7 +153,7 @@ def draft_weekly_issue_task() -> int | None:
 @celery_app.task(name="digest.poll_feeds")
 def poll_feeds_task() -> int:
     """Queue one `digest.poll_feed` per feed (beat runs this every DIGEST_FEED_POLL_MINUTES)."""
-    from app.feeds import enqueue_feed_polls
+    from app.posts.feeds import enqueue_feed_polls
 
     with session_scope() as session:
         return enqueue_feed_polls(session)
@@ -162,8 +162,8 @@ def poll_feeds_task() -> int:
 @celery_app.task(name="digest.poll_feed")
 def poll_feed_task(feed_id: int) -> str | None:
     """Poll one feed; its outcome is recorded on the feed (a broken feed never raises)."""
-    from app.feeds import poll_feed
     from app.models import Feed
+    from app.posts.feeds import poll_feed
 
     with session_scope() as session:
         feed = session.get(Feed, feed_id)
@@ -182,8 +182,8 @@ SEND_RETRY_COUNTDOWN_LIMIT = 60
 @celery_app.task(name="digest.start_send")
 def start_send_task(issue_id: int) -> bool:
     """Start sending an issue (autosend, or an admin action queued); a repeat does nothing."""
-    from app.digest_mail import NothingToSend
-    from app.sending import SendError, start_send
+    from app.delivery import SendError, start_send
+    from app.issues.mail import NothingToSend
 
     try:
         with session_scope() as session:
@@ -209,7 +209,7 @@ def send_batch_task(self: Task, issue_id: int, batch: int) -> dict[str, int]:
     import math
 
     from app.db import session_factory
-    from app.sending import send_batch
+    from app.delivery import send_batch
 
     settings = get_settings()
     result = send_batch(
@@ -229,7 +229,7 @@ def send_batch_task(self: Task, issue_id: int, batch: int) -> dict[str, int]:
 @celery_app.task(name="digest.sweep")
 def sweep_task() -> dict[str, int]:
     """Re-queue stale send work (beat, every minute)."""
-    from app.sending import sweep
+    from app.delivery import sweep
 
     with session_scope() as session:
         return sweep(session, now=clock.now(), settings=get_settings())

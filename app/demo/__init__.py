@@ -11,9 +11,9 @@ from app import clock
 from app.accounts import ensure_demo_admin
 from app.config import Settings
 from app.db import session_scope
-from app.issues import draft_issue
-from app.posts import upsert_posts, validate_posts
-from app.subscriber_import import import_subscribers
+from app.issues.drafts import draft_issue
+from app.posts.store import upsert_posts, validate_posts
+from app.readers.importing import import_subscribers
 from app.weeks import last_complete_week, week_window
 
 DEMO_DIR = Path(__file__).parent

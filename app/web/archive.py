@@ -7,9 +7,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.digest_mail import digest_content
+from app.issues.mail import digest_content
 from app.models import Issue, IssueStatus
-from app.tracking import follow_click
+from app.tracking.clicks import follow_click
 from app.web.deps import WebContext, context, db_session
 from app.web.public import message_page, page
 from emails.render import render_digest_web

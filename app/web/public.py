@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.subscribe_batcher import RateGate, SubscribeBatcher, SubscribeFailed, store_subscriptions
-from app.subscriptions import (
+from app.readers.batcher import RateGate, SubscribeBatcher, SubscribeFailed, store_subscriptions
+from app.readers.subscriptions import (
     InvalidAddress,
     Requester,
     SubscriptionRequest,

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.metrics import CONTENT_TYPE, render_metrics
+from app.tracking.metrics import CONTENT_TYPE, render_metrics
 from app.web.admin import auth, history, outbox, readers, review, send, sources
 from app.web.admin.auth import CsrfRefused, LoginRequired, login_redirect, read_session
 from app.web.admin.pages import render

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app import clock
-from app.charts import MAILED, bar_chart, clicks_per_issue, line_chart, subscriber_series
-from app.issues import delivery_counts
+from app.issues.drafts import delivery_counts
 from app.models import Issue, IssueItem, Subscriber
+from app.tracking.charts import MAILED, bar_chart, clicks_per_issue, line_chart, subscriber_series
 from app.web.admin.auth import AdminSession, current_admin
 from app.web.admin.pages import render
 from app.web.deps import db_session

@@ -12,11 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.db import enqueue
-from app.feeds import FeedExists, add_feed
 from app.models import Feed, Subscriber, SubscriberStatus
-from app.posts import check_http_url, clean_topics
-from app.subscriber_files import BadCSV, export_subscriber_csv, parse_subscriber_csv
-from app.subscriber_import import import_subscribers
+from app.posts.feeds import FeedExists, add_feed
+from app.posts.store import check_http_url, clean_topics
+from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
+from app.readers.importing import import_subscribers
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, render
 from app.web.admin.review import readers_by_status

@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.click_prior import source_key
 from app.config import Settings
-from app.issues import (
+from app.issues.drafts import (
     InvalidEdit,
     IssueLocked,
     IssueNotFound,
@@ -28,6 +27,7 @@ from app.issues import (
     update_issue,
 )
 from app.models import Issue, IssueItem, IssueStatus, Post, Subscriber, SubscriberStatus
+from app.ranking.click_prior import source_key
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, reason_text, render
 from app.web.deps import db_session, settings_dep

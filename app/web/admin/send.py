@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app import clock, sending
-from app.digest_mail import MAX_TEST_RECIPIENTS, NothingToSend, preview, send_test
-from app.issues import IssueNotFound, delivery_counts, get_issue
-from app.mailer import DeliveryError, transport_from_settings
+from app import clock, delivery
+from app.delivery.transports import DeliveryError, transport_from_settings
+from app.issues.drafts import IssueNotFound, delivery_counts, get_issue
+from app.issues.mail import MAX_TEST_RECIPIENTS, NothingToSend, preview, send_test
 from app.models import Issue, IssueStatus, Subscriber, SubscriberStatus
-from app.subscriptions import InvalidAddress, normalise_email
+from app.readers.subscriptions import InvalidAddress, normalise_email
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, render
 from app.web.deps import WebContext, context, db_session
@@ -145,9 +145,9 @@ async def start(
         return _not_found(request, admin, issue_id)
     try:
         await run_in_threadpool(
-            sending.start_send, session, issue_id=issue_id, now=clock.now(), settings=ctx.settings
+            delivery.start_send, session, issue_id=issue_id, now=clock.now(), settings=ctx.settings
         )
-    except (sending.SendError, NothingToSend) as error:
+    except (delivery.SendError, NothingToSend) as error:
         return problem(request, admin, "The send did not start", str(error), status=409,
                        back=(f"/admin/issues/{issue_id}", "Back to the issue"))  # fmt: skip
     return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
@@ -200,8 +200,8 @@ def _control(
     if session.get(Issue, issue_id) is None:
         return _not_found(request, admin, issue_id)
     try:
-        getattr(sending, control)(session, issue_id=issue_id, now=clock.now())
-    except sending.SendError as error:
+        getattr(delivery, control)(session, issue_id=issue_id, now=clock.now())
+    except delivery.SendError as error:
         return problem(
             request,
             admin,

@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.click_prior import PRIOR_CLICKS
 from app.models import SourceWeight
-from app.sources import (
+from app.ranking.click_prior import PRIOR_CLICKS
+from app.ranking.sources import (
     CLICK_WEEKS,
     MAX_WEIGHT,
     InvalidSourceWeight,

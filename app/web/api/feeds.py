@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.db import enqueue
-from app.feeds import FeedExists, add_feed, feed_json
 from app.models import Feed, Post
-from app.posts import check_http_url, clean_topics
+from app.posts.feeds import FeedExists, add_feed, feed_json
+from app.posts.store import check_http_url, clean_topics
 from app.web.deps import db_session, read_json_body
 
 router = APIRouter(tags=["feeds"])

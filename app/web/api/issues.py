@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.config import Settings
-from app.issues import (
+from app.issues.drafts import (
     InvalidEdit,
     IssueLocked,
     IssueNotFound,

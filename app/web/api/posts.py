@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.posts import InvalidPosts, list_posts, post_json, upsert_posts, validate_posts
+from app.posts.store import InvalidPosts, list_posts, post_json, upsert_posts, validate_posts
 from app.web.deps import db_session, read_json_body
 from app.weeks import week_window
 

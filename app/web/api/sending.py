@@ -10,16 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.digest_mail import (
-    MAX_TEST_RECIPIENTS,
-    PREVIEW_FORMATS,
-    TEST_PREFIX,
-    NothingToSend,
-    preview,
-    send_test,
-)
-from app.mailer import DeliveryError, transport_from_settings
-from app.sending import (
+from app.delivery import (
     IssueNotFound,
     SendRefused,
     cancel,
@@ -28,8 +19,17 @@ from app.sending import (
     resume,
     start_send,
 )
-from app.sending.engine import load_issue
-from app.subscriptions import InvalidAddress, normalise_email
+from app.delivery.engine import load_issue
+from app.delivery.transports import DeliveryError, transport_from_settings
+from app.issues.mail import (
+    MAX_TEST_RECIPIENTS,
+    PREVIEW_FORMATS,
+    TEST_PREFIX,
+    NothingToSend,
+    preview,
+    send_test,
+)
+from app.readers.subscriptions import InvalidAddress, normalise_email
 from app.web.deps import WebContext, context, db_session, read_json_body
 
 router = APIRouter(tags=["sending"])

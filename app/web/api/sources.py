@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.sources import (
+from app.ranking.sources import (
     CLICK_WEEKS,
     DEFAULT_WEIGHT,
     MAX_WEIGHT,

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.models import Subscriber, SubscriberStatus
-from app.subscriber_files import BadCSV, export_subscriber_csv, parse_subscriber_csv
-from app.subscriber_import import import_subscribers
+from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
+from app.readers.importing import import_subscribers
 from app.web.deps import db_session
 
 router = APIRouter(tags=["subscribers"])

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.issues import chunked, rank_posts
+from app.issues.drafts import chunked, rank_posts
 from app.models import Issue, Post
-from app.ranking import RankedItem, Ranking
+from app.ranking.score import RankedItem, Ranking
 from app.weeks import parse_week
 
 TABLE_ROWS_PER_REASON = 20  # `digest rank` lists this many left-out posts per reason

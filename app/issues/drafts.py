@@ -14,12 +14,12 @@ from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app.click_prior import source_click_priors
 from app.config import Settings
 from app.models import Delivery, DeliveryState, Issue, IssueItem, IssueStatus, Post
-from app.posts import post_json
-from app.ranking import Candidate, Ranking, Rules, paused_cycle_collection, rank
-from app.sources import click_records, source_weights
+from app.posts.store import post_json
+from app.ranking.click_prior import source_click_priors
+from app.ranking.score import Candidate, Ranking, Rules, paused_cycle_collection, rank
+from app.ranking.sources import click_records, source_weights
 from app.weeks import parse_week, week_window
 
 SUBJECT_TOPIC = "sustainability & energy"

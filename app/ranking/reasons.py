@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.engagement import Prior
+from app.ranking.engagement import Prior
 
 # Engagement relative to the week's typical rate, in words: (at least this lift, words).
 _ENGAGEMENT_WORDS = (

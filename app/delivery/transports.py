@@ -373,7 +373,7 @@ class SMTPTransport:
 
 def transport_from_settings(settings: Settings) -> Transport:
     """SMTP when DIGEST_SMTP_URL is set, else the outbox folder under `var/`."""
-    from app.outbox import OutboxTransport
+    from app.delivery.outbox import OutboxTransport
 
     if settings.smtp_url:
         return SMTPTransport(settings.smtp_url)

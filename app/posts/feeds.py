@@ -2,7 +2,7 @@
 
 Decisions:
 - `error_count` counts consecutive failed polls; a successful poll (or a 304) resets it to 0.
-- Parsing feed bytes into posts lives in `app.feed_parsing`.
+- Parsing feed bytes into posts lives in `app.posts.parsing`.
 - A failed poll records `last_status` (`http-404`, `timeout`, `too-large`, `malformed`,
   `not-a-feed`, `network-error`, `error`) and a readable `last_error`; it never raises.
 - `ingest(URL)` reads a feed once without storing it as a Feed (to poll it regularly, add it
@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import enqueue
-from app.feed_parsing import FeedError, parse_feed
 from app.models import Feed
-from app.posts import check_http_url, read_posts_file, upsert_feed_posts, upsert_posts
+from app.posts.parsing import FeedError, parse_feed
+from app.posts.store import check_http_url, read_posts_file, upsert_feed_posts, upsert_posts
 
 log = logging.getLogger(__name__)
 ACCEPT = (

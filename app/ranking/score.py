@@ -1,9 +1,9 @@
 """Pure weekly ranking (SPEC §7): eligibility, stories, importance, one story one slot, caps.
 
-A post's value is its engagement judged against exposure (`app.engagement`); a post without
+A post's value is its engagement judged against exposure (`app.ranking.engagement`); a post without
 counters (polled from a feed) gets the week's median value, since missing counters say nothing.
-That value is multiplied by what readers' clicks said of its source (`app.click_prior`) and the
-editor's weight for the source. Posts are grouped into stories (`app.stories`); a story is worth
+That value is multiplied by what readers' clicks said of its source (`click_prior`) and the
+editor's weight for the source. Posts are grouped into stories (`stories`); a story is worth
 its best post's value times how widely and how long it was covered and how on-topic it is:
 
     story = best post × (1 + w·log2 outlets) × (1 + 0.08·(days covered − 1)) × topic strength
@@ -32,12 +32,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from app.candidates import Candidate
-from app.click_prior import source_key
-from app.engagement import Prior, fit_prior, score, score_parts
-from app.headlines import read_headline
-from app.rank_reasons import plain_summary
-from app.stories import Headline, group_stories, headline_words
+from app.ranking.candidates import Candidate
+from app.ranking.click_prior import source_key
+from app.ranking.engagement import Prior, fit_prior, score, score_parts
+from app.ranking.headlines import read_headline
+from app.ranking.reasons import plain_summary
+from app.ranking.stories import Headline, group_stories, headline_words
 from app.weeks import require_aware, week_window
 
 __all__ = ["Candidate", "Excluded", "RankedItem", "Ranking", "Rules", "is_on_topic", "rank"]

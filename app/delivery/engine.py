@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import clock as app_clock
 from app.config import Settings
 from app.db import enqueue
-from app.digest_mail import dkim_signer, prepare_issue_message
-from app.mailer import (
+from app.delivery.ledger import Claimed, Ledger, Outcome, finish_if_done, freeze_recipients
+from app.delivery.transports import (
     DeliveryError,
     HardBounce,
     OutcomeUnknown,
@@ -24,10 +24,10 @@ from app.mailer import (
     Transport,
     TransportUnavailable,
 )
+from app.issues.mail import dkim_signer, prepare_issue_message
 from app.models import Delivery, DeliveryState, Issue, IssueStatus, SubscriberStatus
-from app.notifications import sender_domain
-from app.sending.ledger import Claimed, Ledger, Outcome, finish_if_done, freeze_recipients
-from app.subscriptions import unsubscribe_token
+from app.readers.notifications import sender_domain
+from app.readers.subscriptions import unsubscribe_token
 from app.tokens import Signer
 from emails.compose import MessageTemplate, make_message_id
 

@@ -11,7 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Subscriber, SubscriberStatus
-from app.subscriptions import InvalidAddress, Requester, clean_name, normalise_email, record_consent
+from app.readers.subscriptions import (
+    InvalidAddress,
+    Requester,
+    clean_name,
+    normalise_email,
+    record_consent,
+)
 
 
 @dataclass

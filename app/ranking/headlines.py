@@ -2,7 +2,7 @@
 
 Outlets word one event differently ("€5bn", "EUR 5 billion", "5,000 million euros"; "UPDATE 1-"
 in front, " - Reuters" behind). This module turns a title or summary into the tokens that say what
-happened, so that `app.stories` compares events rather than spellings.
+happened, so that `app.ranking.stories` compares events rather than spellings.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import snowballstemmer
 
-from app.places import countries
+from app.ranking.places import countries
 
 # Wire-service and section labels that open a headline: "UPDATE 1-", "REFILE-", "EXCLUSIVE:".
 _PREFIX_RE = re.compile(

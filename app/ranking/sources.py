@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.click_prior import ClickRecord, source_click_priors, source_key
 from app.models import Issue, IssueItem, IssueStatus, Post, SourceWeight
+from app.ranking.click_prior import ClickRecord, source_click_priors, source_key
 from app.weeks import format_week, parse_week, week_of, week_window
 
 MIN_WEIGHT, MAX_WEIGHT, DEFAULT_WEIGHT = 0.0, 10.0, 1.0

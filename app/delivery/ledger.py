@@ -43,7 +43,7 @@ from app.models import (
     SubscriberStatus,
     UTCDateTime,
 )
-from app.subscriptions import suppress
+from app.readers.subscriptions import suppress
 
 UNFINISHED = (DeliveryState.PENDING, DeliveryState.SENDING)
 _QUIET = {"synchronize_session": False}

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from app.candidates import Candidate
+from app.ranking.candidates import Candidate
 
 # Shares and comments cost a reader more effort than a like, so they say more about value.
 ENGAGEMENT_WEIGHTS = {"likes": 1.0, "comments": 2.0, "shares": 3.0}

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
-from app.mailer import Transport
+from app.delivery.transports import Transport
 from app.models import Issue, IssueItem, Subscriber
-from app.notifications import list_id, sender_domain
-from app.subscriptions import unsubscribe_token
+from app.readers.notifications import list_id, sender_domain
+from app.readers.subscriptions import unsubscribe_token
 from app.tokens import Signer
-from app.tracking import click_url
+from app.tracking.clicks import click_url
 from app.weeks import parse_week
 from emails.compose import (
     UNSUBSCRIBE_PLACEHOLDER,

@@ -8,9 +8,9 @@ from email.utils import parseaddr
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.mailer import Transport
+from app.delivery.transports import Transport
 from app.models import Subscriber, SubscriberStatus
-from app.subscriptions import confirm_token, unsubscribe_token
+from app.readers.subscriptions import confirm_token, unsubscribe_token
 from app.tokens import Signer
 from emails.compose import build_message, make_message_id
 from emails.render import Rendered, render_confirmation, render_welcome

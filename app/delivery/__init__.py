@@ -1,8 +1,8 @@
 """The send engine (SPEC §8–9): render once, deliver to every confirmed reader exactly once.
 
 Two seams, as in listmonk: the ledger (`ledger.Ledger`, the store that hands out a batch and
-records outcomes) and the messenger (`app.mailer.Transport`). The flow lives in `engine`,
-the controls and the sweeper in `control`.
+records outcomes) and the messenger (`app.delivery.transports.Transport`). The flow lives
+in `engine`, the controls and the sweeper in `control`.
 
 Policy, per recipient:
 
@@ -28,8 +28,8 @@ Policy, per recipient:
 - When no row is `pending` or `sending`, the issue becomes `sent`.
 """
 
-from app.sending.control import cancel, pause, progress, resume, sweep
-from app.sending.engine import (
+from app.delivery.control import cancel, pause, progress, resume, sweep
+from app.delivery.engine import (
     BatchResult,
     IssueNotFound,
     SendError,

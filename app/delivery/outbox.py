@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.mailer import TransportUnavailable, envelope_address
+from app.delivery.transports import TransportUnavailable, envelope_address
 
 
 def _utcnow() -> datetime:

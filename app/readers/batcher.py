@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import clock
 from app.config import Settings
-from app.subscriptions import SubscriptionRequest, request_subscriptions
+from app.readers.subscriptions import SubscriptionRequest, request_subscriptions
 
 log = logging.getLogger(__name__)
 

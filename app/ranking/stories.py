@@ -3,7 +3,7 @@
 How (measured on labelled real headlines in `bench/story_quality.py`; README "Story clustering"):
 
 1. Each title loses its wire clutter and is read as stemmed words and canonical quantities
-   (`app.headlines`). Posts whose titles read identically, or whose long summaries do, are copies
+   (`headlines`). Posts whose titles read identically, or whose long summaries do, are copies
    of one text (syndication) and enter as one node.
 2. A node is a TF-IDF vector of its title words plus its summary's words at a lower weight, fitted
    on the week itself: a word most posts use says little, a name few posts share says a lot.
@@ -29,7 +29,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from app.headlines import (
+from app.ranking.headlines import (
     ACTION_KINDS,
     OPPOSITE_ACTION,
     Reading,
@@ -445,7 +445,7 @@ def clear_caches() -> None:
 
 
 def headline_words(post: Headline) -> frozenset[str]:
-    """The tokens (`app.headlines`) of a post's title and lead, as story matching read them."""
+    """The tokens (`headlines`) of a post's title and lead, as story matching read them."""
     return frozenset(_read_title(post.title, post.source).tokens) | frozenset(
         _read_summary(post.summary).tokens
     )

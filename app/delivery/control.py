@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import enqueue
+from app.delivery.engine import SendRefused, batches_with_work, load_issue
+from app.delivery.ledger import finish_if_done
 from app.models import Delivery, DeliveryState, Issue, IssueStatus
-from app.sending.engine import SendRefused, batches_with_work, load_issue
-from app.sending.ledger import finish_if_done
 
 log = logging.getLogger(__name__)
 STATES = (

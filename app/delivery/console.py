@@ -11,9 +11,9 @@ import click
 from app import clock
 from app.config import Settings
 from app.db import session_scope
+from app.delivery.control import progress
+from app.delivery.engine import start_send
 from app.models import IssueStatus
-from app.sending.control import progress
-from app.sending.engine import start_send
 
 FINISHED = ("sent", "failed", "bounced", "unknown", "skipped")
 

@@ -1,0 +1,1 @@
+"""Tracking: clicks and opens, the metrics the admin dashboard shows, and its charts."""
