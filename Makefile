@@ -21,10 +21,12 @@ run: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check app workers emails migrations tests bench
+	$(BIN)/ruff format --check app workers emails migrations tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app workers emails migrations tests bench
+	$(BIN)/ruff format --check app workers emails migrations tests bench
 
 # Browser tests drive Debian's chromium; install it when missing (never a downloaded browser).
 chromium:

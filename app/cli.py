@@ -351,8 +351,13 @@ def sources() -> None:
 
 
 @sources.command("list")
-@click.option("--weeks", default=4, show_default=True, type=click.IntRange(1, 52),
-              help="Count the posts of this many recent weeks.")  # fmt: skip
+@click.option(
+    "--weeks",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 52),
+    help="Count the posts of this many recent weeks.",
+)
 def sources_list(weeks: int) -> None:
     """Sources with their recent posts, weight and readers' click prior."""
     from app import clock
@@ -367,8 +372,10 @@ def sources_list(weeks: int) -> None:
         prior = "—" if row.click_prior is None else f"{row.click_prior:.2f}"
         weight = f"{row.weight:g}" + ("" if row.weight_set else "*")
         click.echo(f"{row.posts:>6}  {weight:>6}  {row.clicks:>6}  {prior:>5}  {row.name}")
-    click.echo(f"* default weight; posts of the last {weeks} weeks; clicks and prior from the "
-               f"issues mailed in the last {CLICK_WEEKS} weeks")  # fmt: skip
+    click.echo(
+        f"* default weight; posts of the last {weeks} weeks; clicks and prior from the "
+        f"issues mailed in the last {CLICK_WEEKS} weeks"
+    )
 
 
 @sources.command("set")

@@ -29,12 +29,46 @@ from app.weeks import week_window  # noqa: E402
 
 WEEK = "2026-W48"
 TOPICS = frozenset({"sustainability", "energy", "climate", "solar", "wind", "grid", "carbon"})
-PLACES = ("Germany", "China", "India", "Texas", "Kenya", "Brazil", "Japan", "Spain", "Chile",
-          "Norway", "Australia", "Vietnam")  # fmt: skip
-TECH = ("solar", "wind", "hydrogen", "battery", "nuclear", "geothermal", "grid", "heat-pump", "EV",
-        "offshore-wind")  # fmt: skip
-ACTS = ("record", "delay", "auction", "subsidy", "tariff", "ban", "boom", "slump", "deal", "probe",
-        "plan", "study")  # fmt: skip
+PLACES = (
+    "Germany",
+    "China",
+    "India",
+    "Texas",
+    "Kenya",
+    "Brazil",
+    "Japan",
+    "Spain",
+    "Chile",
+    "Norway",
+    "Australia",
+    "Vietnam",
+)
+TECH = (
+    "solar",
+    "wind",
+    "hydrogen",
+    "battery",
+    "nuclear",
+    "geothermal",
+    "grid",
+    "heat-pump",
+    "EV",
+    "offshore-wind",
+)
+ACTS = (
+    "record",
+    "delay",
+    "auction",
+    "subsidy",
+    "tariff",
+    "ban",
+    "boom",
+    "slump",
+    "deal",
+    "probe",
+    "plan",
+    "study",
+)
 FRAMES = (
     "{place} {verb} {tech} {act} as prices {move}",
     "Why {place}'s {tech} {act} matters for the {year} climate target",
@@ -58,25 +92,41 @@ def synthetic_week(posts: int, seed: int = 7) -> list[Candidate]:
             title = rng.choice(titles).replace(":", " -") + rng.choice(["", " (report)", "!"])
         else:
             title = rng.choice(FRAMES).format(
-                place=rng.choice(PLACES), tech=rng.choice(TECH), act=rng.choice(ACTS),
-                verb=rng.choice(VERBS), move=rng.choice(["rise", "fall"]),
-                year=rng.choice([2030, 2035, 2040]), n=rng.randint(1, 900),
-            )  # fmt: skip
+                place=rng.choice(PLACES),
+                tech=rng.choice(TECH),
+                act=rng.choice(ACTS),
+                verb=rng.choice(VERBS),
+                move=rng.choice(["rise", "fall"]),
+                year=rng.choice([2030, 2035, 2040]),
+                n=rng.randint(1, 900),
+            )
             titles.append(title)
         kind = rng.random()
         topics = (
-            (rng.choice(sorted(TOPICS)), "policy") if kind < 0.7
-            else (rng.choice(OFF_TOPIC),) if kind < 0.8
+            (rng.choice(sorted(TOPICS)), "policy")
+            if kind < 0.7
+            else (rng.choice(OFF_TOPIC),)
+            if kind < 0.8
             else ()
-        )  # fmt: skip
+        )
         views = int(10 ** rng.uniform(1, 5))
         rate = rng.betavariate(2, 40)
         published = start + timedelta(seconds=rng.uniform(-86400, 8 * 86400))  # some outside
         candidates.append(
-            Candidate(i, f"https://example.org/{i}", title, "A two-line summary of the story.",
-                      rng.choice(sources), topics, published, views,
-                      int(views * rate), int(views * rate * 0.2), int(views * rate * 0.1))
-        )  # fmt: skip
+            Candidate(
+                i,
+                f"https://example.org/{i}",
+                title,
+                "A two-line summary of the story.",
+                rng.choice(sources),
+                topics,
+                published,
+                views,
+                int(views * rate),
+                int(views * rate * 0.2),
+                int(views * rate * 0.1),
+            )
+        )
     return candidates
 
 
@@ -102,12 +152,23 @@ def draft_time(candidates: list[Candidate]) -> float:
         engine = make_engine(url)
         now = week_window(WEEK)[1] + timedelta(hours=6)
         rows = [
-            {"id": c.id + 1, "url": c.url, "title": c.title, "summary": c.summary,
-             "source": c.source, "topics": list(c.topics), "published_at": c.published_at,
-             "views": c.views, "likes": c.likes, "shares": c.shares, "comments": c.comments,
-             "created_at": now, "updated_at": now}
+            {
+                "id": c.id + 1,
+                "url": c.url,
+                "title": c.title,
+                "summary": c.summary,
+                "source": c.source,
+                "topics": list(c.topics),
+                "published_at": c.published_at,
+                "views": c.views,
+                "likes": c.likes,
+                "shares": c.shares,
+                "comments": c.comments,
+                "created_at": now,
+                "updated_at": now,
+            }
             for c in candidates
-        ]  # fmt: skip
+        ]
         with Session(engine) as session, session.begin():
             session.execute(insert(Post), rows)
         settings = Settings(database_url=url, topics=sorted(TOPICS))

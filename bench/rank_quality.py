@@ -258,9 +258,20 @@ def simulate_week(rng: random.Random, posts: int, setting: Setting):
         comments = poisson(rng, views * rate * 0.1)
         title = " ".join("".join(rng.choices(string.ascii_lowercase, k=7)) for _ in range(5))
         candidates.append(
-            Candidate(i, f"https://example.org/{i}", title, "", f"source-{i}", ("energy",),
-                      published, views, likes, shares, comments)
-        )  # fmt: skip
+            Candidate(
+                i,
+                f"https://example.org/{i}",
+                title,
+                "",
+                f"source-{i}",
+                ("energy",),
+                published,
+                views,
+                likes,
+                shares,
+                comments,
+            )
+        )
         truth[i] = quality
     return candidates, truth, now
 
@@ -308,21 +319,65 @@ def run_engagement(settings: Sequence[Setting], sizes: list[int], seeds: int) ->
 # --- (2) stories: headlines, outlets, coverage ------------------------------------------------
 
 CONSONANTS, VOWELS = "bdfgklmnprstvz", "aeiou"
-OUTLET_KINDS = ("Times", "Daily", "Energy News", "Post", "Review", "Journal", "Insider", "Report",
-                "Herald", "Monitor", "Today", "Chronicle")  # fmt: skip
-SUBJECTS = ("solar", "wind farm", "offshore wind", "battery storage", "hydrogen", "grid",
-            "heat pump", "nuclear", "geothermal", "EV charging", "carbon capture", "biogas",
-            "climate", "emissions", "electric vehicles", "energy efficiency")  # fmt: skip
-PERIPHERAL_SUBJECTS = ("steel", "shipping", "mining", "airline", "cement", "farming", "retail",
-                       "housing")  # fmt: skip
+OUTLET_KINDS = (
+    "Times",
+    "Daily",
+    "Energy News",
+    "Post",
+    "Review",
+    "Journal",
+    "Insider",
+    "Report",
+    "Herald",
+    "Monitor",
+    "Today",
+    "Chronicle",
+)
+SUBJECTS = (
+    "solar",
+    "wind farm",
+    "offshore wind",
+    "battery storage",
+    "hydrogen",
+    "grid",
+    "heat pump",
+    "nuclear",
+    "geothermal",
+    "EV charging",
+    "carbon capture",
+    "biogas",
+    "climate",
+    "emissions",
+    "electric vehicles",
+    "energy efficiency",
+)
+PERIPHERAL_SUBJECTS = (
+    "steel",
+    "shipping",
+    "mining",
+    "airline",
+    "cement",
+    "farming",
+    "retail",
+    "housing",
+)
 # Synonyms of one action; a story keeps one group (different stories may take opposite ones).
 VERB_GROUPS = (
-    ("approves", "greenlights", "backs", "clears"), ("delays", "postpones", "pushes back"),
-    ("cancels", "scraps", "axes"), ("launches", "unveils", "opens"), ("signs", "inks"),
-    ("raises", "secures", "lands"), ("cuts", "slashes", "trims"), ("expands", "grows", "boosts"),
-    ("blocks", "rejects", "halts"), ("buys", "acquires", "takes over"), ("sues", "challenges"),
-    ("plans", "proposes", "eyes"), ("warns", "cautions"), ("tests", "trials", "pilots"),
-)  # fmt: skip
+    ("approves", "greenlights", "backs", "clears"),
+    ("delays", "postpones", "pushes back"),
+    ("cancels", "scraps", "axes"),
+    ("launches", "unveils", "opens"),
+    ("signs", "inks"),
+    ("raises", "secures", "lands"),
+    ("cuts", "slashes", "trims"),
+    ("expands", "grows", "boosts"),
+    ("blocks", "rejects", "halts"),
+    ("buys", "acquires", "takes over"),
+    ("sues", "challenges"),
+    ("plans", "proposes", "eyes"),
+    ("warns", "cautions"),
+    ("tests", "trials", "pilots"),
+)
 _VOCABULARY_TEXT = """
     turbines permit auction tariff subsidy factory pipeline reactor substation interconnector
     panels electrolyser lithium cobalt regulator ministry utility investors lenders bonds
@@ -334,10 +389,43 @@ _VOCABULARY_TEXT = """
     mountain river dam lake valley airport stadium school hospital campus village harbour bridge
     mine smelter quarry orchard vineyard"""
 VOCABULARY = tuple(_VOCABULARY_TEXT.split())
-FILLER = ("new", "says", "report", "amid", "plan", "after", "first", "major", "big", "latest",
-          "move", "could", "set", "over", "despite", "ahead", "week", "officials", "analysts",
-          "expected", "deal", "talks", "project", "company", "group", "government", "sector",
-          "industry", "local", "national", "global", "key", "record", "boost", "push")  # fmt: skip
+FILLER = (
+    "new",
+    "says",
+    "report",
+    "amid",
+    "plan",
+    "after",
+    "first",
+    "major",
+    "big",
+    "latest",
+    "move",
+    "could",
+    "set",
+    "over",
+    "despite",
+    "ahead",
+    "week",
+    "officials",
+    "analysts",
+    "expected",
+    "deal",
+    "talks",
+    "project",
+    "company",
+    "group",
+    "government",
+    "sector",
+    "industry",
+    "local",
+    "national",
+    "global",
+    "key",
+    "record",
+    "boost",
+    "push",
+)
 
 
 def _general_pool() -> tuple[list[str], list[float]]:
@@ -368,8 +456,12 @@ def number_forms(rng: random.Random) -> tuple[str, ...]:
     if kind == "money":
         value = rng.choice((1.2, 1.5, 2, 3, 4.5, 7, 12, 25, 60, 120, 300, 850))
         unit, short = rng.choice((("million", "m"), ("billion", "bn")))
-        return (f"${value:g}{short}", f"${value:g} {unit}", f"US${value:g}{short}",
-                f"{value:g} {unit} dollars")  # fmt: skip
+        return (
+            f"${value:g}{short}",
+            f"${value:g} {unit}",
+            f"US${value:g}{short}",
+            f"{value:g} {unit} dollars",
+        )
     if kind == "capacity":
         value = rng.choice((50, 120, 200, 300, 450, 500, 800, 1200, 2000))
         forms = (f"{value}MW", f"{value} MW", f"{value:,} megawatts")
@@ -462,7 +554,7 @@ MIXED = (
     NewsSetting("rates-show-appeal-only", counters=0.4, alpha=0.5, plant=True, rates_show="appeal"),
     NewsSetting(
         "rates-show-appeal-only-a0.8", counters=0.4, alpha=0.8, plant=True, rates_show="appeal"
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -492,10 +584,13 @@ class World:
         mean_q = statistics.fmean(raw_q.values())
         feeds = ("energy",), ("climate",), ("energy", "policy"), ("renewables",), ("solar",)
         return cls(
-            names, [1 / (i + 1) ** 0.8 for i in range(count)], counted, wires,
+            names,
+            [1 / (i + 1) ** 0.8 for i in range(count)],
+            counted,
+            wires,
             {s: q / mean_q for s, q in raw_q.items()},
             {s: rng.choice(feeds) for s in names + wires},
-        )  # fmt: skip
+        )
 
     def outlets(self, rng: random.Random, k: int, exclude: set[str]) -> list[str]:
         """k distinct outlets, bigger ones likelier."""
@@ -553,9 +648,18 @@ def new_story(
             entities[0] = rng.choice(other.entities)
     value = appeal * importance**setting.alpha * (setting.peripheral_value if peripheral else 1)
     return Story(
-        key, importance, value, appeal, tuple(entities), subject, rng.choice(VERB_GROUPS),
-        number_forms(rng), tuple(rng.sample(VOCABULARY, k=rng.randint(3, 5))), peripheral, planted,
-    )  # fmt: skip
+        key,
+        importance,
+        value,
+        appeal,
+        tuple(entities),
+        subject,
+        rng.choice(VERB_GROUPS),
+        number_forms(rng),
+        tuple(rng.sample(VOCABULARY, k=rng.randint(3, 5))),
+        peripheral,
+        planted,
+    )
 
 
 def news_week(
@@ -618,8 +722,13 @@ def news_week(
         story.value = story.appeal = 1.3 * max(s.value for s in stories.values())
         stories[story.key] = story
         source = rng.choice(world.sources)
-        emit(story, source, start + timedelta(hours=rng.uniform(12, 96)),
-             story.headline(rng, source), True)  # fmt: skip
+        emit(
+            story,
+            source,
+            start + timedelta(hours=rng.uniform(12, 96)),
+            story.headline(rng, source),
+            True,
+        )
 
     def basis(story: Story, source: str) -> float:
         # What counters measure: the story's value (or only its appeal), times the source's Q.
@@ -648,9 +757,20 @@ def news_week(
             likes = min(views, poisson(rng, views * rate))
             shares, comments = poisson(rng, views * rate * 0.2), poisson(rng, views * rate * 0.1)
         candidates.append(
-            Candidate(pid, f"https://{source.replace(' ', '').lower()}.example/{pid}", title,
-                      summary, source, world.topics[source], when, views, likes, shares, comments)
-        )  # fmt: skip
+            Candidate(
+                pid,
+                f"https://{source.replace(' ', '').lower()}.example/{pid}",
+                title,
+                summary,
+                source,
+                world.topics[source],
+                when,
+                views,
+                likes,
+                shares,
+                comments,
+            )
+        )
         posts[pid] = Post(
             story.key, independent, has_counters(story, source), story.value * world.quality[source]
         )
@@ -729,8 +849,12 @@ def run_news(settings: Sequence[NewsSetting], sizes: list[int], seeds: int) -> T
                     check_plants(week, ranking, tally.setting_notes[setting.name])
                     ranking = replace(ranking, items=ranking.items[:10])
                 results = score_week(week, ranking, story_baselines(week, rng))
-                tally.add(setting.name, f"{setting.name} posts={size} seed={seed}", results,
-                          (week, ranking))  # fmt: skip
+                tally.add(
+                    setting.name,
+                    f"{setting.name} posts={size} seed={seed}",
+                    results,
+                    (week, ranking),
+                )
                 merge_stats(week, ranking, tally.notes)
     return tally
 
@@ -786,9 +910,10 @@ def check_plants(week: NewsWeek, ranking: Ranking, notes: Counter) -> None:
     counts = Counter(week.posts[c.id].story for c in week.candidates)
     counted = {p.story for p in week.posts.values() if p.counters}
     singles = [
-        s for s in week.stories.values()
+        s
+        for s in week.stories.values()
         if counts[s.key] == 1 and not s.planted and s.key in counted
-    ]  # fmt: skip
+    ]
     median = statistics.median(s.value for s in singles) if singles else 0.0
     modest = [position[s.key] for s in singles if s.value <= median and s.key in position]
     notes["modest single posts"] += len(modest)
@@ -911,8 +1036,10 @@ def dump_week(week: NewsWeek, ranking: Ranking) -> None:
             + (f" broke day {(story.broke - start).days}" if story.broke else "")
         )
 
-    best = sorted(week.stories.values(), key=lambda s: -max(
-        (p.gain for p in week.posts.values() if p.story == s.key), default=0))[:10]  # fmt: skip
+    best = sorted(
+        week.stories.values(),
+        key=lambda s: -max((p.gain for p in week.posts.values() if p.story == s.key), default=0),
+    )[:10]
     print("      ideal top 10:")
     for story in best:
         print(f"        {describe(story)}")

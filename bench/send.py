@@ -162,11 +162,22 @@ def start_workers(settings: Settings, count: int, logs: Path) -> list[subprocess
     for n in range(count):
         log = (logs / f"worker{n}.log").open("ab")
         command = [
-            sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-            "--pool=solo", "--loglevel=WARNING", "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "-Q", settings.queue,
-            "-n", f"bench{n}-{uuid.uuid4().hex[:6]}@%h",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            settings.queue,
+            "-n",
+            f"bench{n}-{uuid.uuid4().hex[:6]}@%h",
+        ]
         workers.append(
             subprocess.Popen(
                 command, cwd=ROOT, env=service_env(settings), stdout=log, stderr=subprocess.STDOUT
@@ -182,11 +193,17 @@ def engine_run(readers: int, workers: int, port: int, batch_size: int) -> dict[s
     upgrade(url)
     logs = Path(tempfile.mkdtemp(prefix="bench-send-"))
     settings = Settings(
-        var_dir=logs / "var", database_url=url, broker_url=BROKER,
-        queue=f"bench-{uuid.uuid4().hex[:8]}", smtp_url=f"smtp://127.0.0.1:{port}",
-        secret_key=["bench-secret-key-0123456789abcdef"], base_url="https://digest.example.org",
-        DIGEST_FROM=SENDER, postal_address="1 Bench Street", batch_size=batch_size,
-    )  # fmt: skip
+        var_dir=logs / "var",
+        database_url=url,
+        broker_url=BROKER,
+        queue=f"bench-{uuid.uuid4().hex[:8]}",
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        secret_key=["bench-secret-key-0123456789abcdef"],
+        base_url="https://digest.example.org",
+        DIGEST_FROM=SENDER,
+        postal_address="1 Bench Street",
+        batch_size=batch_size,
+    )
     issue_id = seed(url, readers)
     _celery, publish = publisher_for(settings)
     set_publisher(publish)
@@ -214,12 +231,16 @@ def engine_run(readers: int, workers: int, port: int, batch_size: int) -> dict[s
             to=f"reader{readers}@example.org",
             message_id=f"<digest.{issue_id}.{readers}@news.example.org>",
             unsubscribe_url=f"https://digest.example.org/unsubscribe/{token}",
-        )  # fmt: skip
+        )
         return {
-            "rate": state["sent"] / elapsed, "delivery_rate": state["sent"] / max(window, 1e-9),
-            "sent": state["sent"], "total": state["total"], "rss": rss, "message": message,
+            "rate": state["sent"] / elapsed,
+            "delivery_rate": state["sent"] / max(window, 1e-9),
+            "sent": state["sent"],
+            "total": state["total"],
+            "rss": rss,
+            "message": message,
             "elapsed": elapsed,
-        }  # fmt: skip
+        }
     finally:
         for process in processes:
             process.terminate()
@@ -261,11 +282,15 @@ def main() -> None:
     )
     size = len(run["message"])
     print(f"  N={args.n} workers={args.workers} batch={args.batch_size} message={size} B")
-    print(f"  engine: {run['sent']}/{run['total']} sent in {run['elapsed']:.1f} s (Send to done); "
-          f"{run['delivery_rate']:.0f} msg/s between first and last delivery")  # fmt: skip
+    print(
+        f"  engine: {run['sent']}/{run['total']} sent in {run['elapsed']:.1f} s (Send to done); "
+        f"{run['delivery_rate']:.0f} msg/s between first and last delivery"
+    )
     if scaled:
-        print(f"  at 10×N: {scaled['rate']:.0f} msg/s, {scaled['sent']}/{scaled['total']} sent, "
-              f"ratio {scaled['rate'] / raw:.0%} of the raw rate at N")  # fmt: skip
+        print(
+            f"  at 10×N: {scaled['rate']:.0f} msg/s, {scaled['sent']}/{scaled['total']} sent, "
+            f"ratio {scaled['rate'] / raw:.0%} of the raw rate at N"
+        )
 
 
 if __name__ == "__main__":

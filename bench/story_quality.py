@@ -79,11 +79,17 @@ def load_set(name: str) -> list[Item]:
     with (DATA / f"{name}.jsonl").open(encoding="utf-8") as lines:
         for line in lines:
             row = json.loads(line)
-            items.append(Item(
-                id=row["id"], title=row["title"], summary=row["summary"], source=row["source"],
-                published_at=datetime.fromisoformat(row["published_at"]),
-                story=row["story"], batch=row["batch"],
-            ))  # fmt: skip
+            items.append(
+                Item(
+                    id=row["id"],
+                    title=row["title"],
+                    summary=row["summary"],
+                    source=row["source"],
+                    published_at=datetime.fromisoformat(row["published_at"]),
+                    story=row["story"],
+                    batch=row["batch"],
+                )
+            )
     return items
 
 
@@ -185,9 +191,13 @@ def cluster_fuzzy(items: Sequence[Item]) -> list[int]:
 
     titles = [it.title for it in items]
     scores = process.cdist(
-        titles, titles, scorer=fuzz.token_sort_ratio, processor=default_process,
-        score_cutoff=FUZZY_CUTOFF, dtype=np.uint8,
-    )  # fmt: skip
+        titles,
+        titles,
+        scorer=fuzz.token_sort_ratio,
+        processor=default_process,
+        score_cutoff=FUZZY_CUTOFF,
+        dtype=np.uint8,
+    )
     parent = list(range(len(items)))
 
     def find(x: int) -> int:
@@ -210,8 +220,11 @@ def cluster_ours(items: Sequence[Item]) -> list[int]:
     return list(cluster_stories(posts))
 
 
-METHODS: dict[str, Clusterer] = {"ours": cluster_ours, "exact": cluster_exact,
-                                 "fuzzy": cluster_fuzzy}  # fmt: skip
+METHODS: dict[str, Clusterer] = {
+    "ours": cluster_ours,
+    "exact": cluster_exact,
+    "fuzzy": cluster_fuzzy,
+}
 
 
 # --- running ------------------------------------------------------------------------------------
@@ -265,15 +278,23 @@ def show_errors(results: list[SetResult], n: int, seed: int = 0) -> None:
                 by_story[it.story].append(i)
             for group in by_label.values():
                 for x, a in enumerate(group):
-                    merges += [(res.name, members[a], members[b]) for b in group[x + 1 :]
-                               if members[a].story != members[b].story]  # fmt: skip
+                    merges += [
+                        (res.name, members[a], members[b])
+                        for b in group[x + 1 :]
+                        if members[a].story != members[b].story
+                    ]
             for group in by_story.values():
                 for x, a in enumerate(group):
-                    misses += [(res.name, members[a], members[b]) for b in group[x + 1 :]
-                               if labels[a] != labels[b]]  # fmt: skip
+                    misses += [
+                        (res.name, members[a], members[b])
+                        for b in group[x + 1 :]
+                        if labels[a] != labels[b]
+                    ]
     rng = random.Random(seed)
-    for title, pairs in (("false merges (put together, different stories)", merges),
-                         ("misses (same story, kept apart)", misses)):  # fmt: skip
+    for title, pairs in (
+        ("false merges (put together, different stories)", merges),
+        ("misses (same story, kept apart)", misses),
+    ):
         print(f"\n{title}: showing {min(n, len(pairs))} of {len(pairs)}")
         for name, a, b in rng.sample(pairs, min(n, len(pairs))):
             print(f"  [{name} {a.batch}]")
@@ -287,10 +308,20 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--method", choices=sorted(METHODS), default="ours")
-    parser.add_argument("--set", action="append", choices=SETS, dest="sets",
-                        help="restrict to this set (repeatable); default: all")  # fmt: skip
-    parser.add_argument("--show", type=int, default=0, metavar="N",
-                        help="print N false merges and N misses, sampled")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        choices=SETS,
+        dest="sets",
+        help="restrict to this set (repeatable); default: all",
+    )
+    parser.add_argument(
+        "--show",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N false merges and N misses, sampled",
+    )
     args = parser.parse_args()
     method = METHODS[args.method]
     if args.method == "ours":
@@ -302,9 +333,11 @@ def main() -> None:
     results = [run_set(name, method) for name in (args.sets or SETS)]
     for res in results:
         c = res.counts
-        print(f"{res.name:<9} n={c.items} stories={res.stories} batches={res.batches} | "
-              f"{_fmt('pairwise', pairwise_prf(c))} | {_fmt('bcubed', bcubed_prf(c))} | "
-              f"{res.seconds:.2f}s")  # fmt: skip
+        print(
+            f"{res.name:<9} n={c.items} stories={res.stories} batches={res.batches} | "
+            f"{_fmt('pairwise', pairwise_prf(c))} | {_fmt('bcubed', bcubed_prf(c))} | "
+            f"{res.seconds:.2f}s"
+        )
     summary = []
     for prf in (pairwise_prf, bcubed_prf):
         scores = [prf(res.counts) for res in results]
@@ -318,7 +351,7 @@ def main() -> None:
         f"(target F1>={TARGET_F1:.2f}, P>={TARGET_P:.2f}: {meets}) | "
         f"bcubed P={bcubed[0]:.2f} R={bcubed[1]:.2f} F1={bcubed[2]:.2f} | "
         f"method={args.method} sets={','.join(r.name for r in results)} (mean of sets)"
-    )  # fmt: skip
+    )
     if args.show:
         show_errors(results, args.show)
 

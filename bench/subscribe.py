@@ -334,9 +334,14 @@ def measure(args: argparse.Namespace, stores: Stores, log: Path) -> list[dict[st
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as client:
             for number, path in enumerate((CONSTANT_PATH, SUBSCRIBE_PATH, CONSTANT_PATH)):
                 phase = Phase(
-                    port, path, args.connections, args.warmup, args.seconds,
-                    first_address=number * args.max_requests, max_requests=args.max_requests,
-                )  # fmt: skip
+                    port,
+                    path,
+                    args.connections,
+                    args.warmup,
+                    args.seconds,
+                    first_address=number * args.max_requests,
+                    max_requests=args.max_requests,
+                )
                 cpu_before = cpu_seconds(server.pid)
                 result = client.submit(run_phase, phase).result()
                 # Warm-up included on both sides: server CPU per request sent in the whole phase.

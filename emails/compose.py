@@ -33,15 +33,35 @@ CRLF = "\r\n"
 SOFT_BREAK = "=\r\n"
 
 DKIM_HEADERS = [
-    b"from", b"to", b"subject", b"date", b"message-id", b"list-unsubscribe",
-    b"list-unsubscribe-post", b"list-id", b"mime-version", b"content-type",
-]  # fmt: skip
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+    b"list-id",
+    b"mime-version",
+    b"content-type",
+]
 
 _RESERVED = {
-    "from", "to", "subject", "date", "message-id", "mime-version", "list-id",
-    "list-unsubscribe", "list-unsubscribe-post", "precedence", "feedback-id", "content-type",
-    "content-transfer-encoding", "bcc", "cc",
-}  # fmt: skip
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "precedence",
+    "feedback-id",
+    "content-type",
+    "content-transfer-encoding",
+    "bcc",
+    "cc",
+}
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no spaces, controls, CR/LF or UTF-8
 _HEADER_TEXT = re.compile(r"[\x20-\x7e]+")
@@ -56,8 +76,12 @@ _QP_TOKEN = [
 
 # The slots a template leaves open; fill() supplies their bytes.
 _TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML = (
-    "to", "message_id", "list_unsubscribe", "url_text", "url_html",
-)  # fmt: skip
+    "to",
+    "message_id",
+    "list_unsubscribe",
+    "url_text",
+    "url_html",
+)
 _SLOTS = frozenset({_TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML})
 _TEMPLATE_MAGIC = b"weekly-digest-template/1\n"
 
@@ -256,14 +280,17 @@ def _template(
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     )
     raw: list[bytes | str] = [
-        fixed[0], _TO, fixed[1], _MESSAGE_ID_SLOT,
+        fixed[0],
+        _TO,
+        fixed[1],
+        _MESSAGE_ID_SLOT,
         *([_LIST_UNSUBSCRIBE] if unsubscribe_header else []),
         alternative.encode("ascii"),
         *_body_parts(rendered.text, _URL_TEXT),
         html_head.encode("ascii"),
         *_body_parts(rendered.html, _URL_HTML),
         f"\r\n--{boundary}--\r\n".encode("ascii"),
-    ]  # fmt: skip
+    ]
     merged: list[bytes | str] = []
     for part in raw:  # join neighbouring literals so fill() concatenates as few pieces as possible
         if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
@@ -289,9 +316,14 @@ def build_template(
     if not list_id:
         raise ValueError("list_id is required for list mail")
     fixed = _fixed_headers(
-        sender=sender, subject=subject, date=date, list_id=list_id,
-        feedback_id=feedback_id, extra_headers=extra_headers, bulk=bulk,
-    )  # fmt: skip
+        sender=sender,
+        subject=subject,
+        date=date,
+        list_id=list_id,
+        feedback_id=feedback_id,
+        extra_headers=extra_headers,
+        bulk=bulk,
+    )
     return _template(rendered=rendered, fixed=fixed, unsubscribe_header=True)
 
 
@@ -311,9 +343,14 @@ def build_message(
 ) -> bytes:
     """A one-off message (confirmation, welcome); List-Unsubscribe only when a URL is given."""
     fixed = _fixed_headers(
-        sender=sender, subject=subject, date=date, list_id=list_id,
-        feedback_id=feedback_id, extra_headers=extra_headers, bulk=bulk,
-    )  # fmt: skip
+        sender=sender,
+        subject=subject,
+        date=date,
+        list_id=list_id,
+        feedback_id=feedback_id,
+        extra_headers=extra_headers,
+        bulk=bulk,
+    )
     template = _template(
         rendered=rendered, fixed=fixed, unsubscribe_header=list_unsubscribe_url is not None
     )

@@ -28,10 +28,13 @@ def test_a_created_admin_logs_in_with_the_password_only(db):
     assert authenticate(db, email="ed@example.org", password="long enough pass", now=NOW) is None
 
 
-@pytest.mark.parametrize("email, password, needle", [
-    ("not an address", "long enough pass", "not a usable address"),
-    ("ed@example.org", "short", "at least 10"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "email, password, needle",
+    [
+        ("not an address", "long enough pass", "not a usable address"),
+        ("ed@example.org", "short", "at least 10"),
+    ],
+)
 def test_bad_accounts_are_refused_with_the_reason(db, email, password, needle):
     with pytest.raises(AccountError, match=needle):
         create_admin(db, email=email, password=password, now=NOW)

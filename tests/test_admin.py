@@ -60,9 +60,10 @@ def draft(db, admin_client) -> Issue:
     seed_week(db)
     db.commit()
     made = admin_client.post(
-        "/admin/issues", data={"week": WEEK, "csrf_token": token(admin_client)},
+        "/admin/issues",
+        data={"week": WEEK, "csrf_token": token(admin_client)},
         follow_redirects=False,
-    )  # fmt: skip
+    )
     assert made.status_code == 303, made.text
     issue = db.scalar(select(Issue).where(Issue.week == WEEK))
     assert made.headers["location"].startswith(f"/admin/issues/{issue.id}")
@@ -161,8 +162,9 @@ def test_login_returns_to_the_page_asked_for_but_never_off_site(client, editor, 
     page = client.get(first.headers["location"])
     assert 'value="/admin/readers?status=pending"' in page.text
     data = {"email": EMAIL, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
-    response = client.post("/admin/login", data={**data, "next": "https://evil.example/"},
-                           follow_redirects=False)  # fmt: skip
+    response = client.post(
+        "/admin/login", data={**data, "next": "https://evil.example/"}, follow_redirects=False
+    )
     assert response.headers["location"] == "/admin"
 
 
@@ -242,11 +244,15 @@ def test_the_review_reads_coverage_and_hides_raw_numbers_in_a_table(admin_client
     issue = draft(db, admin_client)
     first = issue.items[0]
     first.reasons = {
-        **first.reasons, "summary": "covered by 9 outlets <b>(Reuters, DW…)</b>",
+        **first.reasons,
+        "summary": "covered by 9 outlets <b>(Reuters, DW…)</b>",
         "coverage": {"count": 9, "sources": ["Reuters", "DW"], "posts": 11},
-        "also_in": ["DW"], "has_metrics": False, "coverage_factor": 1.8734, "spread_factor": 2,
+        "also_in": ["DW"],
+        "has_metrics": False,
+        "coverage_factor": 1.8734,
+        "spread_factor": 2,
         "duplicates": [issue.items[1].post_id, 10**9],  # a post since deleted is left out
-    }  # fmt: skip
+    }
     db.commit()
     page = admin_client.get(f"/admin/issues/{issue.id}").text
     block = item_block(page, first.post.title)
@@ -329,8 +335,9 @@ def test_subject_and_intro_are_saved_and_a_bad_subject_is_refused(admin_client, 
         },
     )
     assert saved.status_code == 200 and "Solar records &amp; heat pumps" in saved.text
-    refused = admin_client.post(f"/admin/issues/{issue.id}/text",
-                                data={"subject": "", "intro": "", "csrf_token": csrf})  # fmt: skip
+    refused = admin_client.post(
+        f"/admin/issues/{issue.id}/text", data={"subject": "", "intro": "", "csrf_token": csrf}
+    )
     assert refused.status_code == 422 and "subject must be" in refused.text
     db.expire_all()
     issue = db.get(Issue, issue.id)
@@ -350,8 +357,9 @@ def test_preview_shows_both_widths_and_the_text_and_sends_a_test(admin_client, d
         '<pre class="text-part">' in page.text and "Spain sets new solar power record" in page.text
     )
     csrf = csrf_of(page.text)
-    bad = admin_client.post(f"/admin/issues/{issue.id}/test",
-                            data={"emails": "a@example.org, nope", "csrf_token": csrf})  # fmt: skip
+    bad = admin_client.post(
+        f"/admin/issues/{issue.id}/test", data={"emails": "a@example.org, nope", "csrf_token": csrf}
+    )
     assert bad.status_code == 422 and "nope" in bad.text
     assert list(settings.outbox_dir.glob("*.eml")) == []  # nothing sent when any address is bad
     sent = admin_client.post(
@@ -379,13 +387,28 @@ def test_send_confirm_start_progress_and_finish(admin_client, db, settings, sess
     progress = admin_client.get(f"/admin/issues/{issue.id}/progress")
     assert '<meta http-equiv="refresh" content="2">' in progress.text  # the no-JS fallback
     assert admin_client.get(f"/admin/issues/{issue.id}/progress.json").json()["counts"] == {
-        "total": 3, "sent": 0, "failed": 0, "bounced": 0, "unknown": 0, "skipped": 0, "pending": 3,
-    }  # fmt: skip
-    send_batch(sessions, issue_id=issue.id, batch=0, settings=settings,
-               transport=OutboxTransport(settings.outbox_dir))  # fmt: skip
+        "total": 3,
+        "sent": 0,
+        "failed": 0,
+        "bounced": 0,
+        "unknown": 0,
+        "skipped": 0,
+        "pending": 3,
+    }
+    send_batch(
+        sessions,
+        issue_id=issue.id,
+        batch=0,
+        settings=settings,
+        transport=OutboxTransport(settings.outbox_dir),
+    )
     data = admin_client.get(f"/admin/issues/{issue.id}/progress.json").json()
     assert (data["status"], data["counts"]["sent"], data["percent"], data["finished"]) == (
-        "sent", 3, 100.0, True)  # fmt: skip
+        "sent",
+        3,
+        100.0,
+        True,
+    )
     done = admin_client.get(f"/admin/issues/{issue.id}/progress")
     assert "http-equiv" not in done.text and "3 of 3 done" in done.text
     again = admin_client.post(
@@ -420,8 +443,10 @@ def test_history_counts_unsubscribes_after_the_send_and_draws_charts(admin_clien
     issue.status, issue.send_started_at = IssueStatus.SENT, NOW
     issue.sent_at = NOW + timedelta(minutes=5)
     issue.items[0].clicks = 7
-    for address, at in (("leave@example.org", NOW + timedelta(days=1)),
-                        ("early@example.org", NOW - timedelta(days=1))):  # fmt: skip
+    for address, at in (
+        ("leave@example.org", NOW + timedelta(days=1)),
+        ("early@example.org", NOW - timedelta(days=1)),
+    ):
         reader = db.scalar(select(Subscriber).where(Subscriber.email == address))
         reader.status, reader.unsubscribed_at = "unsubscribed", at
     db.commit()
@@ -468,9 +493,10 @@ def test_csv_import_shows_a_report_by_line(admin_client, db):
     reader = db.scalar(select(Subscriber).where(Subscriber.email == "new@example.org"))
     assert (reader.status, reader.source) == ("confirmed", "import:fair-2026")
     no_source = admin_client.post(
-        "/admin/readers/import", data={"csrf_token": token(admin_client, "/admin/readers")},
+        "/admin/readers/import",
+        data={"csrf_token": token(admin_client, "/admin/readers")},
         files={"file": ("people.csv", body.encode(), "text/csv")},
-    )  # fmt: skip
+    )
     assert no_source.status_code == 422 and "consent source is required" in no_source.text
 
 
@@ -496,8 +522,9 @@ def test_feeds_add_list_and_poll_now(admin_client, db, published):
 def test_outbox_lists_and_renders_messages(admin_client, db, settings):
     issue = draft(db, admin_client)
     csrf = token(admin_client, f"/admin/issues/{issue.id}/preview")
-    admin_client.post(f"/admin/issues/{issue.id}/test",
-                      data={"emails": "box@example.org", "csrf_token": csrf})  # fmt: skip
+    admin_client.post(
+        f"/admin/issues/{issue.id}/test", data={"emails": "box@example.org", "csrf_token": csrf}
+    )
     listing = admin_client.get("/admin/outbox")
     name = re.search(r'href="/admin/outbox/([^"]+)"', listing.text).group(1)
     assert "box@example.org" in listing.text and "[TEST]" in listing.text
@@ -514,8 +541,14 @@ def test_outbox_refuses_names_outside_the_outbox(admin_client, settings):
     secret.write_text("top secret")
     link = settings.outbox_dir / "20261130T090000Z-000001-evil.eml"
     os.symlink(secret, link)
-    for name in ("..%2Fsecret_key", "%2E%2E%2Fsecret_key", ".hidden.eml", link.name,
-                 "20261130T090000Z-000002-x.eml.bak", "..%2F..%2Fetc%2Fpasswd"):  # fmt: skip
+    for name in (
+        "..%2Fsecret_key",
+        "%2E%2E%2Fsecret_key",
+        ".hidden.eml",
+        link.name,
+        "20261130T090000Z-000002-x.eml.bak",
+        "..%2F..%2Fetc%2Fpasswd",
+    ):
         response = admin_client.get(f"/admin/outbox/{name}")
         assert response.status_code == 404, name
         assert "top secret" not in response.text

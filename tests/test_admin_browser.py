@@ -100,8 +100,12 @@ def test_review_preview_send_and_read_the_mail(browser, tmp_path):
         assert frame.locator("text=" + title[:30]).count() >= 1  # the pinned post went out
         shoot(page, "outbox-message")
 
-        for name, path in (("history", "/admin/history"), ("readers", "/admin/readers"),
-                           ("feeds", "/admin/feeds"), ("outbox", "/admin/outbox")):  # fmt: skip
+        for name, path in (
+            ("history", "/admin/history"),
+            ("readers", "/admin/readers"),
+            ("feeds", "/admin/feeds"),
+            ("outbox", "/admin/outbox"),
+        ):
             page.goto(service.base_url + path)
             shoot(page, name)
 

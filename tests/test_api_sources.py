@@ -53,9 +53,14 @@ def test_a_weight_put_is_stored_and_listed(client, db, admin_headers, frozen_clo
     rows = {row["source"]: row for row in listed["sources"]}
     assert [row["source"] for row in listed["sources"]] == ["Reuters", "DW", "Deutsche Welle"]
     assert rows["Reuters"] | {"click_prior": None} == {
-        "source": "Reuters", "weight": 0.0, "weight_set": True, "posts": 2,
-        "click_prior": None, "listed": 1, "clicks": 40,
-    }  # fmt: skip
+        "source": "Reuters",
+        "weight": 0.0,
+        "weight_set": True,
+        "posts": 2,
+        "click_prior": None,
+        "listed": 1,
+        "clicks": 40,
+    }
     assert rows["Reuters"]["click_prior"] > 1 > rows["DW"]["click_prior"]
     assert (rows["DW"]["weight"], rows["DW"]["weight_set"]) == (1.0, False)
     assert (rows["Deutsche Welle"]["posts"], rows["Deutsche Welle"]["click_prior"]) == (0, None)
@@ -91,9 +96,10 @@ def test_a_bad_weight_or_name_is_a_422_with_the_reason(
     client, db, admin_headers, frozen_clock, path, body, reason
 ):
     response = client.put(
-        f"/api/sources/{path}", content=body,
+        f"/api/sources/{path}",
+        content=body,
         headers={**admin_headers, "Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     assert response.status_code == 422
     assert response.json()["detail"].startswith(reason)
     assert db.scalar(select(SourceWeight)) is None
@@ -118,8 +124,9 @@ def test_openapi_shows_the_body_and_answers(client):
     body = put["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["weight"]
     assert (body["properties"]["weight"]["minimum"], body["properties"]["weight"]["maximum"]) == (
-        0, 10,
-    )  # fmt: skip
+        0,
+        10,
+    )
     assert put["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/SourceWeightOut"
     )
@@ -181,9 +188,10 @@ def test_saving_a_weight_with_the_csrf_token(editor_client, db):
     _seed(db)
     token = csrf_of(editor_client.get("/admin/sources").text)
     response = editor_client.post(
-        "/admin/sources", data={"csrf_token": token, "source": "Reuters", "weight": "2,5",
-                                "weeks": "8"}, follow_redirects=False,
-    )  # fmt: skip
+        "/admin/sources",
+        data={"csrf_token": token, "source": "Reuters", "weight": "2,5", "weeks": "8"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/sources?weeks=8&saved=reuters"
     assert db.get(SourceWeight, "reuters").weight == 2.5

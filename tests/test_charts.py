@@ -13,9 +13,18 @@ from tests.test_issues import NOW
 def add_reader(db, n: int, confirmed_days_ago: int | None, left_days_ago: int | None) -> None:
     confirmed = NOW - timedelta(days=confirmed_days_ago) if confirmed_days_ago is not None else None
     left = NOW - timedelta(days=left_days_ago) if left_days_ago is not None else None
-    db.add(Subscriber(email=f"c{n}@example.org", status="unsubscribed" if left else "confirmed",
-                      source="t", created_at=NOW - timedelta(days=40), updated_at=NOW,
-                      confirmed_at=confirmed, unsubscribed_at=left, confirm_nonce=0))  # fmt: skip
+    db.add(
+        Subscriber(
+            email=f"c{n}@example.org",
+            status="unsubscribed" if left else "confirmed",
+            source="t",
+            created_at=NOW - timedelta(days=40),
+            updated_at=NOW,
+            confirmed_at=confirmed,
+            unsubscribed_at=left,
+            confirm_nonce=0,
+        )
+    )
 
 
 def test_subscriber_series_counts_joins_and_leaves_by_day_and_week(db):

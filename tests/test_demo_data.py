@@ -19,16 +19,39 @@ from rapidfuzz import fuzz, utils
 DEMO_DIR = Path(__file__).resolve().parent.parent / "app" / "demo"
 WEEKS = ("2026-W45", "2026-W46", "2026-W47", "2026-W48")
 POST_KEYS = {
-    "url", "title", "summary", "image_url", "author", "source", "topics",
-    "published_at", "read_minutes", "metrics",
+    "url",
+    "title",
+    "summary",
+    "image_url",
+    "author",
+    "source",
+    "topics",
+    "published_at",
+    "read_minutes",
+    "metrics",
 }
 METRIC_KEYS = {"views", "likes", "shares", "comments"}
 # The default DIGEST_TOPICS, copied so this test does not depend on the app being importable.
-ON_TOPIC = frozenset({
-    "sustainability", "energy", "climate", "renewables", "solar", "wind", "hydrogen",
-    "batteries", "grid", "electric vehicles", "decarbonisation", "carbon", "nuclear",
-    "efficiency", "circular economy", "biodiversity",
-})
+ON_TOPIC = frozenset(
+    {
+        "sustainability",
+        "energy",
+        "climate",
+        "renewables",
+        "solar",
+        "wind",
+        "hydrogen",
+        "batteries",
+        "grid",
+        "electric vehicles",
+        "decarbonisation",
+        "carbon",
+        "nuclear",
+        "efficiency",
+        "circular economy",
+        "biodiversity",
+    }
+)
 RESERVED_MAIL_DOMAINS = {"example.com", "example.org", "example.net"}
 NEAR_DUPLICATE_RATIO = 85
 SPEC_EXAMPLE_TITLE = "Trump-Putin meeting in Alaska: How is China viewing it?"
@@ -230,7 +253,8 @@ def test_each_week_has_the_ranking_traps(posts_by_week: dict[str, list[dict]], w
         p for p in week_posts if p["metrics"]["views"] >= 40_000 and _like_rate(p) < 0.01
     ]
     young_sunday_stars = [
-        p for p in week_posts
+        p
+        for p in week_posts
         if _utc(p).weekday() == 6 and _like_rate(p) >= 0.06 and p["metrics"]["views"] < median_views
     ]
     assert thin_but_loved and wide_but_meh and young_sunday_stars

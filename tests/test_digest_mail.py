@@ -49,9 +49,10 @@ def test_hostile_post_fields_stay_escaped_in_the_message(db, settings):
         db, issue, settings=settings, signer=Signer(settings.signing_keys()), now=T0
     )
     raw = template.fill(
-        to="r@example.org", message_id="<d.1.2@news.example.org>",
+        to="r@example.org",
+        message_id="<d.1.2@news.example.org>",
         unsubscribe_url="https://news.example.org/unsubscribe/tok",
-    )  # fmt: skip
+    )
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message["Bcc"] is None  # no header injected by the summary's line break
     html = message.get_body(("html",)).get_content()
@@ -86,9 +87,10 @@ def test_test_send_arrives_marked_and_is_not_in_the_ledger(
     issue = make_issue(db)
     db.commit()
     answer = client.post(
-        f"/api/issues/{issue.id}/test", headers=admin_headers,
+        f"/api/issues/{issue.id}/test",
+        headers=admin_headers,
         json={"emails": ["Editor@Example.org", "r0@example.org"]},
-    )  # fmt: skip
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["sent"] == ["editor@example.org", "r0@example.org"]
     received = {m.rcpt_tos[0]: m.message for m in smtp_server.wait_for(2)}
@@ -123,9 +125,10 @@ def test_cards_name_the_storys_other_outlets_as_the_ranking_stored_them(db, sett
         db, issue, settings=settings, signer=Signer(settings.signing_keys()), now=T0
     )
     raw = template.fill(
-        to="r@example.org", message_id="<d.1.2@news.example.org>",
+        to="r@example.org",
+        message_id="<d.1.2@news.example.org>",
         unsubscribe_url="https://news.example.org/unsubscribe/tok",
-    )  # fmt: skip
+    )
     text = email.message_from_bytes(raw, policy=email.policy.default).get_body(("plain",))
     assert text.get_content().count("Also in:") == 1
     assert "Also in: Reuters, Deutsche Welle" in text.get_content()

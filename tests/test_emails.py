@@ -206,13 +206,18 @@ def test_digest_stays_under_gmail_clipping_size() -> None:
     long_url = "https://news.example.org/r/" + "t" * 150
     cards = [
         DigestCard(
-            rank=rank, title="A long title about grid-scale storage and the energy transition " * 2,
-            url=long_url, source="Some Long Source Name", author="An Author With A Long Name",
-            read_minutes=9, summary="word " * 100, image_url=long_url,
+            rank=rank,
+            title="A long title about grid-scale storage and the energy transition " * 2,
+            url=long_url,
+            source="Some Long Source Name",
+            author="An Author With A Long Name",
+            read_minutes=9,
+            summary="word " * 100,
+            image_url=long_url,
             also_in=tuple(f"Another Long Source Name {n}" for n in range(9)),
         )
         for rank in range(1, 11)
-    ]  # fmt: skip
+    ]
     rendered = render_digest(sample_content(cards), unsubscribe_url=long_url)
     assert rendered.html.count("min read") == 10 and rendered.html.count("and 5 more") == 10
     assert len(rendered.html.encode()) < 102_000
@@ -354,9 +359,12 @@ def test_also_in_names_at_most_four_outlets(
 
 def test_hostile_outlet_names_stay_text_in_the_also_in_line() -> None:
     hostile = (
-        "</mj-text><mj-raw><b>bold</b></mj-raw>", "<script>alert(1)</script>", 'R&D "Daily"',
-        "{{ 7*7 }} " + UNSUBSCRIBE_PLACEHOLDER, "{% raw %}",
-    )  # fmt: skip
+        "</mj-text><mj-raw><b>bold</b></mj-raw>",
+        "<script>alert(1)</script>",
+        'R&D "Daily"',
+        "{{ 7*7 }} " + UNSUBSCRIBE_PLACEHOLDER,
+        "{% raw %}",
+    )
     card = hostile_card(url="https://ok.example/", also_in=hostile)
     content = sample_content([card])
     rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
@@ -386,10 +394,15 @@ def test_also_in_is_issue_content_the_reader_slots_stay_the_same() -> None:
     literal = b"".join(part for part in template.parts if isinstance(part, bytes))
     assert b"Also in: Reuters, Bloomberg Green" in literal  # encoded once, in the shared bytes
     copies = [
-        parse(template.fill(to=f"r{n}@example.com", message_id=f"<digest.7.{n}@x.org>",
-                            unsubscribe_url=f"https://news.example.org/u/{n}"))
+        parse(
+            template.fill(
+                to=f"r{n}@example.com",
+                message_id=f"<digest.7.{n}@x.org>",
+                unsubscribe_url=f"https://news.example.org/u/{n}",
+            )
+        )
         for n in (1, 2)
-    ]  # fmt: skip
+    ]
     for copy in copies:
         text, page = bodies(copy)
         assert "Also in: Reuters, Bloomberg Green" in text and "Also in: Reuters" in page
@@ -455,9 +468,12 @@ def test_qp_scheme_decodes_exactly_for_random_bodies() -> None:
             rng.choice("a=&%b") for _ in range(rng.randint(0, 180))
         )
         template = build_template(
-            sender=SENDER, subject="s", rendered=Rendered(subject="s", html=body, text=body),
-            list_id=LIST_ID, feedback_id=None,
-        )  # fmt: skip
+            sender=SENDER,
+            subject="s",
+            rendered=Rendered(subject="s", html=body, text=body),
+            list_id=LIST_ID,
+            feedback_id=None,
+        )
         raw = template.fill(to="r@example.com", message_id="<a@b>", unsubscribe_url=url)
         check_wire_format(raw)
         text, page = bodies(parse(raw))
@@ -552,9 +568,13 @@ def test_confirmation_message_is_transactional() -> None:
         site_name="Weekly Digest", confirm_url="https://x.org/confirm/t", expires_days=7, name=None
     )
     raw = build_message(
-        sender=SENDER, to="new@example.com", subject=rendered.subject, rendered=rendered,
-        message_id="<confirm.1.ab@x.org>", list_unsubscribe_url=None,
-    )  # fmt: skip
+        sender=SENDER,
+        to="new@example.com",
+        subject=rendered.subject,
+        rendered=rendered,
+        message_id="<confirm.1.ab@x.org>",
+        list_unsubscribe_url=None,
+    )
     check_wire_format(raw)
     message = parse(raw)
     assert message["List-Unsubscribe"] is None and message["Precedence"] is None
@@ -572,8 +592,9 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(tmp_path: Path) -> 
     )
     public = subprocess.run(
         ["openssl", "rsa", "-in", str(key_file), "-pubout", "-outform", "DER"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+    ).stdout
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     raw = digest_template().fill(
         to="reader@example.com", message_id="<digest.7.42@x.org>", unsubscribe_url=LONG_URL
@@ -635,8 +656,10 @@ def test_digest_screenshots_fit_desktop_and_phone() -> None:
             widths = {}
             for width in (600, 375):
                 page = browser.new_page(viewport={"width": width, "height": 900})
-                page.route("https://img.example.org/**", lambda r: r.fulfill(
-                    status=200, content_type="image/png", body=image))  # fmt: skip
+                page.route(
+                    "https://img.example.org/**",
+                    lambda r: r.fulfill(status=200, content_type="image/png", body=image),
+                )
                 page.route("https://**", lambda route: route.abort())
                 page.goto(page_file.as_uri())
                 page.screenshot(path=str(ARTIFACTS / f"digest-{width}.png"), full_page=True)

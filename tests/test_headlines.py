@@ -21,12 +21,15 @@ from app.ranking.stories import same_story
         ("CNBC: Tesla picks Nevada for battery plant", "", "Tesla picks Nevada for battery plant"),
         # A tail with a number or more than four words is content, not an outlet.
         ("Solar record - 9GW in May", "", "Solar record - 9GW in May"),
-        ("Why it matters - the grid cannot take more solar", "",
-         "Why it matters - the grid cannot take more solar"),
+        (
+            "Why it matters - the grid cannot take more solar",
+            "",
+            "Why it matters - the grid cannot take more solar",
+        ),
         ("", "", ""),
         ("🔥🔥!!!", "", "🔥🔥!!!"),
     ],
-)  # fmt: skip
+)
 def test_wire_clutter_is_stripped_and_content_kept(title: str, source: str, expected: str) -> None:
     assert strip_wire_clutter(title, source) == expected
 

@@ -29,8 +29,14 @@ def seed(db) -> Issue:
     """5 readers (3 confirmed); an issue sending: 2 sent (1 in the last minute), 1 failed."""
     readers = []
     for n, status in enumerate(["confirmed"] * 3 + ["pending", "unsubscribed"]):
-        reader = Subscriber(email=f"m{n}@example.org", status=status, source="test",
-                            created_at=NOW, updated_at=NOW, confirm_nonce=0)  # fmt: skip
+        reader = Subscriber(
+            email=f"m{n}@example.org",
+            status=status,
+            source="test",
+            created_at=NOW,
+            updated_at=NOW,
+            confirm_nonce=0,
+        )
         db.add(reader)
         readers.append(reader)
     issue = Issue(
@@ -49,8 +55,17 @@ def seed(db) -> Issue:
     ages = [("sent", 30), ("sent", 200), ("failed", None), ("pending", None), ("pending", None)]
     for reader, (state, age) in zip(readers, ages, strict=True):
         sent_at = NOW - timedelta(seconds=age) if age is not None else None
-        db.add(Delivery(issue_id=issue.id, subscriber_id=reader.id, batch=0, state=state,
-                        attempts=1, updated_at=NOW, sent_at=sent_at))  # fmt: skip
+        db.add(
+            Delivery(
+                issue_id=issue.id,
+                subscriber_id=reader.id,
+                batch=0,
+                state=state,
+                attempts=1,
+                updated_at=NOW,
+                sent_at=sent_at,
+            )
+        )
     db.commit()
     return issue
 

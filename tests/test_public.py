@@ -34,8 +34,9 @@ def test_form_has_labelled_fields_honeypot_and_csrf(client):
 
 def test_form_subscribe_stores_pending_reader_and_queues_confirmation(client, db, published):
     token = _csrf(client)
-    response = client.post("/subscribe", data={"email": "Ada@Example.ORG", "name": "Ada",
-                                               "csrf_token": token})
+    response = client.post(
+        "/subscribe", data={"email": "Ada@Example.ORG", "name": "Ada", "csrf_token": token}
+    )
     assert response.status_code == 200
     assert "Check your inbox" in response.text
     reader = db.scalar(select(Subscriber))
@@ -101,21 +102,25 @@ def test_non_string_email_in_json_is_422(client, db):
 
 
 def test_broken_json_and_wrong_content_type(client, db):
-    broken = client.post("/subscribe", content=b'{"email": ',
-                         headers={"content-type": "application/json"})
+    broken = client.post(
+        "/subscribe", content=b'{"email": ', headers={"content-type": "application/json"}
+    )
     assert broken.status_code == 400 and "JSON" in broken.json()["detail"]
     not_object = client.post("/subscribe", json=["a@example.org"])
     assert not_object.status_code == 422
-    wrong = client.post("/subscribe", content=b"email=a@example.org",
-                        headers={"content-type": "text/plain"})
+    wrong = client.post(
+        "/subscribe", content=b"email=a@example.org", headers={"content-type": "text/plain"}
+    )
     assert wrong.status_code == 415
     assert _count(db) == 0
 
 
 def test_honeypot_filled_gets_normal_answer_and_nothing_happens(client, db, published):
     token = _csrf(client)
-    response = client.post("/subscribe", data={"email": "bot@example.org", "website": "http://spam",
-                                               "csrf_token": token})
+    response = client.post(
+        "/subscribe",
+        data={"email": "bot@example.org", "website": "http://spam", "csrf_token": token},
+    )
     assert response.status_code == 200 and "Check your inbox" in response.text
     assert _count(db) == 0 and published == []
 
@@ -130,16 +135,20 @@ def test_form_without_or_with_wrong_csrf_is_403_and_stores_nothing(client, db, p
 
 def test_foreign_origin_is_refused(client, db):
     token = _csrf(client)
-    response = client.post("/subscribe", data={"email": "a@example.org", "csrf_token": token},
-                           headers={"origin": "https://evil.example.net"})
+    response = client.post(
+        "/subscribe",
+        data={"email": "a@example.org", "csrf_token": token},
+        headers={"origin": "https://evil.example.net"},
+    )
     assert response.status_code == 403
     assert _count(db) == 0
 
 
 def test_rate_limit_answers_429_with_retry_after(app, client, db):
     app.state.digest.settings.subscribe_rate = "3/minute"
-    codes = [client.post("/subscribe", json={"email": f"r{i}@example.org"}).status_code
-             for i in range(5)]
+    codes = [
+        client.post("/subscribe", json={"email": f"r{i}@example.org"}).status_code for i in range(5)
+    ]
     assert codes == [202, 202, 202, 429, 429]
     limited = client.post("/subscribe", json={"email": "late@example.org"})
     assert int(limited.headers["retry-after"]) >= 1
@@ -166,8 +175,14 @@ def test_bad_tampered_expired_and_wrong_purpose_tokens_are_400(client, db, setti
     expired = confirm_token(signer, reader, now=frozen_clock.now - timedelta(days=8))
     other_key = confirm_token(Signer(["another-secret-key-abcdefgh"]), reader, now=frozen_clock.now)
     wrong_purpose = unsubscribe_token(signer, reader.id)
-    for token in ("garbage", good[:-2] + ("AA" if good[-2:] != "AA" else "BB"), expired,
-                  other_key, wrong_purpose, "x" * 600):
+    for token in (
+        "garbage",
+        good[:-2] + ("AA" if good[-2:] != "AA" else "BB"),
+        expired,
+        other_key,
+        wrong_purpose,
+        "x" * 600,
+    ):
         response = client.get(f"/confirm/{token}")
         assert response.status_code == 400, token
     assert "expired" in client.get(f"/confirm/{expired}").text
@@ -199,12 +214,16 @@ def test_unsubscribe_get_changes_nothing_post_unsubscribes_repeatably(client, db
     assert reader.status == "confirmed"
     for body, headers in (
         (b"List-Unsubscribe=One-Click", {"content-type": "application/x-www-form-urlencoded"}),
-        (b"--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click"
-         b"\r\n--b--\r\n", {"content-type": "multipart/form-data; boundary=b"}),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click'
+            b"\r\n--b--\r\n",
+            {"content-type": "multipart/form-data; boundary=b"},
+        ),
         (b"", {}),
     ):
-        response = client.post(f"/unsubscribe/{token}", content=body, headers=headers,
-                               follow_redirects=False)
+        response = client.post(
+            f"/unsubscribe/{token}", content=body, headers=headers, follow_redirects=False
+        )
         assert response.status_code == 200
         assert "unsubscribed" in response.text
     db.refresh(reader)

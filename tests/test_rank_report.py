@@ -13,8 +13,13 @@ PUBLISHED = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 def post(post_id: int, title: str, source: str) -> Post:
     """A post as the table reads it (never stored)."""
-    return Post(id=post_id, url=f"https://news.example.org/{post_id}", title=title, source=source,
-                published_at=PUBLISHED)  # fmt: skip
+    return Post(
+        id=post_id,
+        url=f"https://news.example.org/{post_id}",
+        title=title,
+        source=source,
+        published_at=PUBLISHED,
+    )
 
 
 def item(rank: int, post_id: int, **reasons: object) -> RankedItem:
@@ -32,8 +37,13 @@ def rows_of(table: str, title: str) -> list[str]:
 def test_each_story_shows_its_summary_then_who_covered_it() -> None:
     outlets = ["Reuters", "Deutsche Welle", "Electrek", "Grist"]
     summary = "covered by 4 outlets; readers clicked this source 1.8× the usual"
-    story = item(1, 1, summary=summary, coverage={"count": 4, "sources": outlets, "posts": 5},
-                 duplicates=[2, 3, 4, 5])  # fmt: skip
+    story = item(
+        1,
+        1,
+        summary=summary,
+        coverage={"count": 4, "sources": outlets, "posts": 5},
+        duplicates=[2, 3, 4, 5],
+    )
     lone = item(2, 6, summary="one outlet", coverage={"count": 1, "sources": ["Heatmap"]})
     posts = {1: post(1, "CATL starts mass production", "Reuters"), 6: post(6, "Reconduct", "H")}
     table = format_ranking_table(Ranking("2026-W48", [story, lone], engagement_data=True), posts)
@@ -58,8 +68,9 @@ def test_a_long_hostile_list_of_sources_is_cut_and_made_terminal_safe() -> None:
 
 
 def test_old_or_odd_reasons_are_read_defensively() -> None:
-    old = RankedItem(rank=1, post_id=1, score=0.5, reasons={"summary": "typical engagement"},
-                     duplicates=(7, 9))  # fmt: skip
+    old = RankedItem(
+        rank=1, post_id=1, score=0.5, reasons={"summary": "typical engagement"}, duplicates=(7, 9)
+    )
     odd = item(2, 2, summary="s", coverage={"count": "many", "sources": "Reuters"})
     copy = item(3, 3, summary="c", coverage={"count": 1, "sources": ["Reuters"], "posts": 2})
     posts = {1: post(1, "Old", "R"), 2: post(2, "Odd", "R"), 3: post(3, "Wire", "R")}
@@ -70,8 +81,9 @@ def test_old_or_odd_reasons_are_read_defensively() -> None:
 
 
 def test_a_week_without_engagement_figures_says_how_it_was_ranked() -> None:
-    ranking = Ranking("2026-W48", [item(1, 1, summary="covered by 3 outlets")],
-                      engagement_data=False)  # fmt: skip
+    ranking = Ranking(
+        "2026-W48", [item(1, 1, summary="covered by 3 outlets")], engagement_data=False
+    )
     table = format_ranking_table(ranking, {1: post(1, "Story", "Reuters")})
     assert table.splitlines()[1] == NO_ENGAGEMENT
     assert NO_ENGAGEMENT not in format_ranking_table(

@@ -247,8 +247,9 @@ def test_a_thin_post_can_claim_a_high_rate_only_in_proportion_to_its_views() -> 
     assert 0 < prior.rate_spread < max(solid) - min(solid)
     credited = {}
     for views in (40, 80, 400, 40_000):
-        _, reasons = score(post(views, views=views, likes=views // 2), window_end=END, now=NOW,
-                           prior=prior)  # fmt: skip
+        _, reasons = score(
+            post(views, views=views, likes=views // 2), window_end=END, now=NOW, prior=prior
+        )
         credited[views] = reasons["credited_rate"]
         assert reasons["engagement_rate"] == 0.5
         assert reasons["rate_capped"] is (credited[views] < 0.5)
@@ -285,8 +286,9 @@ def test_prior_is_fitted_from_the_week() -> None:
 
 
 def test_reasons_are_readable_json_and_match_the_score() -> None:
-    ranking = rank([post(1, views=20_000, likes=3_000), *typical_week()], week=WEEK, now=NOW,
-                   rules=RULES)  # fmt: skip
+    ranking = rank(
+        [post(1, views=20_000, likes=3_000), *typical_week()], week=WEEK, now=NOW, rules=RULES
+    )
     top = ranking.items[0]
     reasons = json.loads(json.dumps(top.reasons))
     assert top.rank == 1 and top.post_id == 1
@@ -321,8 +323,11 @@ def test_near_duplicates_count_once_and_are_listed_under_the_best() -> None:
     top = ranking.items[0]
     assert top.duplicates == (2, 3)
     assert top.reasons["duplicates"] == [2, 3]
-    assert top.reasons["coverage"] == {"count": 3, "sources": ["Reuters", "DW", "Guardian"],
-                                       "posts": 3}  # fmt: skip
+    assert top.reasons["coverage"] == {
+        "count": 3,
+        "sources": ["Reuters", "DW", "Guardian"],
+        "posts": 3,
+    }
     assert top.reasons["also_in"] == ["DW", "Guardian"]
     assert top.reasons["summary"].startswith("Covered by 3 sources (Reuters, DW, Guardian)")
     assert reason_of(ranking, 2) == reason_of(ranking, 3) == "duplicate-of:1"
@@ -331,18 +336,26 @@ def test_near_duplicates_count_once_and_are_listed_under_the_best() -> None:
 @pytest.mark.parametrize(
     ("first", "second"),
     [
-        ("CATL starts mass production of sodium-ion batteries for cars",
-         "CATL begins mass production of sodium-ion batteries for cars"),
-        ("Amazon deforestation falls to lowest level in a decade",
-         "Brazil: Amazon deforestation falls to lowest level in a decade"),
-        ("UK auction secures record 9GW of offshore wind",
-         "UK auction secures record 9GW of offshore wind capacity"),
-        ("Fossil CO2 emissions set to hit record high in 2026, Global Carbon Budget finds",
-         "Fossil fuel CO2 emissions to hit record high in 2026, says Global Carbon Budget"),
+        (
+            "CATL starts mass production of sodium-ion batteries for cars",
+            "CATL begins mass production of sodium-ion batteries for cars",
+        ),
+        (
+            "Amazon deforestation falls to lowest level in a decade",
+            "Brazil: Amazon deforestation falls to lowest level in a decade",
+        ),
+        (
+            "UK auction secures record 9GW of offshore wind",
+            "UK auction secures record 9GW of offshore wind capacity",
+        ),
+        (
+            "Fossil CO2 emissions set to hit record high in 2026, Global Carbon Budget finds",
+            "Fossil fuel CO2 emissions to hit record high in 2026, says Global Carbon Budget",
+        ),
         ("Oil prices climb as Europe enters winter", "Oil prices rise as Europe enters winter!"),
         (SAME_STORY[0], SAME_STORY[1]),
     ],
-)  # fmt: skip
+)
 def test_reworded_titles_are_one_story(first: str, second: str) -> None:
     assert same_story(first, second) and same_story(second, first)
 
@@ -350,20 +363,26 @@ def test_reworded_titles_are_one_story(first: str, second: str) -> None:
 @pytest.mark.parametrize(
     ("first", "second"),
     [
-        ("China installs record solar capacity in May",
-         "China installs record wind capacity in May"),
-        ("UK auction secures record 9GW of offshore wind",
-         "UK auction secures record 5GW of offshore wind"),
+        (
+            "China installs record solar capacity in May",
+            "China installs record wind capacity in May",
+        ),
+        (
+            "UK auction secures record 9GW of offshore wind",
+            "UK auction secures record 5GW of offshore wind",
+        ),
         ("Tesla recalls 2,000 cars in China", "Tesla recalls 3,000 cars in China"),
         ("Oil prices rise as OPEC cuts output", "Oil prices fall as OPEC cuts output"),
         ("Gas prices climb as Europe enters winter", "Oil prices climb as Europe enters winter"),
         ("Spain approves solar subsidy for farms", "Chile approves solar subsidy for farms"),
         ("Germany Approves Solar Subsidy For Farms", "Spain Approves Solar Subsidy For Farms"),
-        ("Offshore wind auction in Denmark draws no bids",
-         "Onshore wind auction in Denmark draws no bids"),
+        (
+            "Offshore wind auction in Denmark draws no bids",
+            "Onshore wind auction in Denmark draws no bids",
+        ),
         ("", ""),
     ],
-)  # fmt: skip
+)
 def test_titles_that_swap_a_number_subject_or_name_are_two_stories(first: str, second: str) -> None:
     assert not same_story(first, second) and not same_story(second, first)
 
@@ -406,8 +425,9 @@ def test_dropping_a_story_s_listed_post_drops_the_story_not_just_the_outlet() ->
     assert ids(ranking) == [9]
     assert reason_of(ranking, 1) == "dropped"
     assert reason_of(ranking, 2) == reason_of(ranking, 3) == "story-dropped:1"
-    pinned = rank([*story, other], week=WEEK, now=NOW,
-                  rules=Rules(TOPICS, drops=frozenset({1}), pins=(2,)))  # fmt: skip
+    pinned = rank(
+        [*story, other], week=WEEK, now=NOW, rules=Rules(TOPICS, drops=frozenset({1}), pins=(2,))
+    )
     assert ids(pinned) == [2, 9]
     assert pinned.items[0].duplicates == (3,)
 
@@ -415,12 +435,26 @@ def test_dropping_a_story_s_listed_post_drops_the_story_not_just_the_outlet() ->
 def test_stored_reasons_keep_a_hundred_names_of_a_story_told_by_thousands() -> None:
     lead = "Global solar installations passed 600 GW this year, the industry body said."
     copies = [
-        post(i, title=f"Solar installs top 600 GW {'!' * (i % 3)}", summary=lead,
-             source=f"Outlet {i}", views=0, likes=0)
+        post(
+            i,
+            title=f"Solar installs top 600 GW {'!' * (i % 3)}",
+            summary=lead,
+            source=f"Outlet {i}",
+            views=0,
+            likes=0,
+        )
         for i in range(1, 5001)
-    ]  # fmt: skip
-    own = [post(6000 + i, title=f"Solar installs top 600 GW, {distinct_title(i)[:6]} says",
-                source=f"Own {i}", views=0, likes=0) for i in range(150)]  # fmt: skip
+    ]
+    own = [
+        post(
+            6000 + i,
+            title=f"Solar installs top 600 GW, {distinct_title(i)[:6]} says",
+            source=f"Own {i}",
+            views=0,
+            likes=0,
+        )
+        for i in range(150)
+    ]
     ranking = rank(copies + own, week=WEEK, now=NOW, rules=RULES)
     top = ranking.items[0]
     assert len(ranking.items) == 1
@@ -435,10 +469,15 @@ def test_fifteen_outlets_without_counters_beat_a_modest_post_and_a_viral_post_be
     verbs = ["agrees", "sets", "adopts", "backs", "seals"]
     goals = ["target", "goal", "climate aim"]
     outlets = [
-        post(100 + i, title=f"EU {verbs[i // 3]} 90% emissions cut {goals[i % 3]} for 2040",
-             source=f"Outlet {chr(65 + i)}", views=0, likes=0)
+        post(
+            100 + i,
+            title=f"EU {verbs[i // 3]} 90% emissions cut {goals[i % 3]} for 2040",
+            source=f"Outlet {chr(65 + i)}",
+            views=0,
+            likes=0,
+        )
         for i in range(15)
-    ]  # fmt: skip
+    ]
     modest = post(200, title="Kenya opens geothermal plant", views=3_000, likes=90)
     viral = post(300, title="Video: how a heat pump works", views=400_000, likes=40_000)
     ranking = rank([*background, *outlets, modest, viral], week=WEEK, now=NOW, rules=RULES)
@@ -470,9 +509,13 @@ def test_solar_and_wind_records_are_both_listed() -> None:
     posts = [
         post(1, title="China installs record solar capacity in May", views=5_000, likes=400),
         post(2, title="China installs record wind capacity in May", views=5_000, likes=300),
-        post(3, title="China installs record solar capacity in May - Outlet 3", views=5_000,
-             likes=200),
-    ]  # fmt: skip
+        post(
+            3,
+            title="China installs record solar capacity in May - Outlet 3",
+            views=5_000,
+            likes=200,
+        ),
+    ]
     ranking = rank(posts, week=WEEK, now=NOW, rules=RULES)
     assert ids(ranking) == [1, 2]
     assert ranking.items[0].duplicates == (3,)
@@ -540,8 +583,9 @@ def test_all_pins_are_listed_even_beyond_the_size() -> None:
 
 def test_drops_are_out_and_unknown_pins_are_reported() -> None:
     posts = [post(1, views=20_000, likes=3_000), post(2)]
-    ranking = rank(posts, week=WEEK, now=NOW, rules=Rules(topics=TOPICS, drops=frozenset({1}),
-                                                        pins=(77,)))  # fmt: skip
+    ranking = rank(
+        posts, week=WEEK, now=NOW, rules=Rules(topics=TOPICS, drops=frozenset({1}), pins=(77,))
+    )
     assert ids(ranking) == [2]
     assert reason_of(ranking, 1) == "dropped"
     assert reason_of(ranking, 77) == "pin-not-found"
@@ -556,8 +600,7 @@ def test_pinned_and_dropped_at_once_is_an_error() -> None:
 
 
 def test_fewer_than_size_lists_what_there_is_with_a_note() -> None:
-    ranking = rank([post(1), post(2), post(3, topics=("sports",))], week=WEEK, now=NOW,
-                   rules=RULES)  # fmt: skip
+    ranking = rank([post(1), post(2), post(3, topics=("sports",))], week=WEEK, now=NOW, rules=RULES)
     assert len(ranking.items) == 2
     assert ranking.note is not None and "only 2 of 10" in ranking.note
     assert "1 off-topic" in ranking.note
@@ -570,8 +613,9 @@ def test_full_issue_has_no_note() -> None:
 def test_empty_week_says_why() -> None:
     nothing = rank([], week=WEEK, now=NOW, rules=RULES)
     assert nothing.items == [] and nothing.note == f"no posts published in {WEEK}"
-    elsewhere = rank([post(1, published_at=END + timedelta(days=1))], week=WEEK, now=NOW,
-                     rules=RULES)  # fmt: skip
+    elsewhere = rank(
+        [post(1, published_at=END + timedelta(days=1))], week=WEEK, now=NOW, rules=RULES
+    )
     assert elsewhere.note == f"no posts published in {WEEK}"
     off = [post(i, topics=("sports",)) for i in range(12)]
     ranking = rank(off, week=WEEK, now=NOW, rules=RULES)

@@ -37,7 +37,7 @@ def load_candidates() -> list[Candidate]:
             likes=p["metrics"]["likes"],
             shares=p["metrics"]["shares"],
             comments=p["metrics"]["comments"],
-        )  # fmt: skip
+        )
         for number, p in enumerate(posts, start=1)
     ]
 

@@ -37,11 +37,16 @@ def test_a_real_week_without_counters_drafts_ten_different_stories_most_covered_
     gold = {f"https://allsides.example/{row['id']}": row["story"] for row in rows}
     assert len(set(gold.values())) >= 15  # enough stories for a full issue
     posts = [
-        {"url": f"https://allsides.example/{row['id']}", "title": row["title"],
-         "summary": row["summary"], "source": row["source"], "topics": ["politics"],
-         "published_at": row["published_at"]}
+        {
+            "url": f"https://allsides.example/{row['id']}",
+            "title": row["title"],
+            "summary": row["summary"],
+            "source": row["source"],
+            "topics": ["politics"],
+            "published_at": row["published_at"],
+        }
         for row in rows
-    ]  # fmt: skip
+    ]
     stored = client.post("/api/posts", json=posts, headers=admin_headers)
     assert stored.status_code == 200, stored.text
     drafted = client.post("/api/issues", json={"week": WEEK}, headers=admin_headers)

@@ -42,12 +42,19 @@ def crash_settings(tmp_path, smtp_server):
     url = create_postgres_database("crash")
     upgrade(url)
     settings = Settings(
-        var_dir=tmp_path / "var", database_url=url, broker_url=CRASH_BROKER,
-        queue=unique_queue(), smtp_url=smtp_server.url(),
-        secret_key=["crash-secret-key-0123456789abcdef"], base_url="https://digest.example.org",
-        DIGEST_FROM="Weekly Digest <digest@news.example.org>", postal_address="1 Test Street",
-        batch_size=50, lease_seconds=2, retry_delays=[1, 1],
-    )  # fmt: skip
+        var_dir=tmp_path / "var",
+        database_url=url,
+        broker_url=CRASH_BROKER,
+        queue=unique_queue(),
+        smtp_url=smtp_server.url(),
+        secret_key=["crash-secret-key-0123456789abcdef"],
+        base_url="https://digest.example.org",
+        DIGEST_FROM="Weekly Digest <digest@news.example.org>",
+        postal_address="1 Test Street",
+        batch_size=50,
+        lease_seconds=2,
+        retry_delays=[1, 1],
+    )
     _celery, publish = publisher_for(settings)
     set_publisher(publish)
     yield settings
@@ -62,23 +69,44 @@ def start_issue(settings: Settings, readers: int) -> int:
         session.execute(
             insert(Subscriber),
             [
-                {"email": f"r{n}@example.org", "status": "confirmed", "source": "test",
-                 "created_at": T0, "updated_at": T0, "confirm_nonce": 0}
+                {
+                    "email": f"r{n}@example.org",
+                    "status": "confirmed",
+                    "source": "test",
+                    "created_at": T0,
+                    "updated_at": T0,
+                    "confirm_nonce": 0,
+                }
                 for n in range(readers)
             ],
-        )  # fmt: skip
+        )
         issue = Issue(
-            week="2026-W48", status="draft", subject="Crash-proof digest", intro="",
-            pins=[], drops=[], created_at=T0, updated_at=T0,
-        )  # fmt: skip
+            week="2026-W48",
+            status="draft",
+            subject="Crash-proof digest",
+            intro="",
+            pins=[],
+            drops=[],
+            created_at=T0,
+            updated_at=T0,
+        )
         session.add(issue)
         session.flush()
         for rank in (1, 2):
             post = Post(
-                url=f"https://news.example.com/{rank}", title=f"Post {rank}", summary="Energy.",
-                source="Example", topics=["energy"], published_at=T0, views=1, likes=1,
-                shares=0, comments=0, created_at=T0, updated_at=T0,
-            )  # fmt: skip
+                url=f"https://news.example.com/{rank}",
+                title=f"Post {rank}",
+                summary="Energy.",
+                source="Example",
+                topics=["energy"],
+                published_at=T0,
+                views=1,
+                likes=1,
+                shares=0,
+                comments=0,
+                created_at=T0,
+                updated_at=T0,
+            )
             session.add(post)
             session.flush()
             session.add(IssueItem(issue_id=issue.id, post_id=post.id, rank=rank, score=1.0))
@@ -195,9 +223,12 @@ def test_fast_outcome_connection_goes_back_to_the_pool_as_it_came(crash_settings
     issue_id = start_issue(crash_settings, 5)
     sessions = session_factory(crash_settings.database_url)
     result = send_batch(
-        sessions, issue_id=issue_id, batch=0, settings=crash_settings,
+        sessions,
+        issue_id=issue_id,
+        batch=0,
+        settings=crash_settings,
         transport=SMTPTransport(crash_settings.smtp_url),
-    )  # fmt: skip
+    )
     assert result.outcomes["sent"] == 5 and result.finished
     assert counts(crash_settings, issue_id)["sent"] == 5
     assert len(smtp_server.wait_for(5)) == 5

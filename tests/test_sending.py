@@ -45,7 +45,7 @@ def add_readers(db: Session, count: int, *, status: str = "confirmed", prefix: s
             created_at=T0,
             updated_at=T0,
             confirm_nonce=0,
-        )  # fmt: skip
+        )
         for n in range(count)
     ]
     db.add_all(readers)
@@ -57,9 +57,15 @@ def make_issue(db: Session, posts: list[dict] | None = None, *, week: str = "202
     """A draft issue whose items are `posts` (title/summary/url overrides), ranked in order."""
     posts = posts if posts is not None else [{}, {}, {}]
     issue = Issue(
-        week=week, status="draft", subject="Your top 3 sustainability & energy posts",
-        intro="This week: grids and heat pumps.", pins=[], drops=[], created_at=T0, updated_at=T0,
-    )  # fmt: skip
+        week=week,
+        status="draft",
+        subject="Your top 3 sustainability & energy posts",
+        intro="This week: grids and heat pumps.",
+        pins=[],
+        drops=[],
+        created_at=T0,
+        updated_at=T0,
+    )
     db.add(issue)
     db.flush()
     for rank, fields in enumerate(posts, start=1):
@@ -67,10 +73,16 @@ def make_issue(db: Session, posts: list[dict] | None = None, *, week: str = "202
             url=fields.get("url", f"https://news.example.com/{week}/{rank}"),
             title=fields.get("title", f"Solar story number {rank}"),
             summary=fields.get("summary", "A short summary of a post about the energy transition."),
-            source=fields.get("source", "Example News"), topics=["energy"],
-            published_at=T0 - timedelta(days=3), views=100, likes=10, shares=1, comments=0,
-            created_at=T0, updated_at=T0,
-        )  # fmt: skip
+            source=fields.get("source", "Example News"),
+            topics=["energy"],
+            published_at=T0 - timedelta(days=3),
+            views=100,
+            likes=10,
+            shares=1,
+            comments=0,
+            created_at=T0,
+            updated_at=T0,
+        )
         db.add(post)
         db.flush()
         db.add(IssueItem(issue_id=issue.id, post_id=post.id, rank=rank, score=1.0, reasons={}))
@@ -110,7 +122,7 @@ def run_all(sessions, db, issue, settings, *, at: datetime = T0) -> list:
             settings=settings,
             transport=SMTPTransport(settings.smtp_url),
             clock=lambda: at,
-        )  # fmt: skip
+        )
         for b in batches
     ]
 
@@ -285,10 +297,17 @@ def test_authentication_failure_pauses_and_marks_nobody(
     assert {(d.state, d.attempts) for d in deliveries(db, issue.id).values()} == {("pending", 0)}
     assert server.messages == []
     # The other batch, queued before the pause, does nothing.
-    assert send_batch(
-        sessions, issue_id=issue.id, batch=1, settings=send_settings,
-        transport=SMTPTransport(send_settings.smtp_url), clock=lambda: T0,
-    ).claimed == 0  # fmt: skip
+    assert (
+        send_batch(
+            sessions,
+            issue_id=issue.id,
+            batch=1,
+            settings=send_settings,
+            transport=SMTPTransport(send_settings.smtp_url),
+            clock=lambda: T0,
+        ).claimed
+        == 0
+    )
 
     send_settings.smtp_url = server.url()  # the admin fixes the password, then resumes
     assert resume(db, issue_id=issue.id, now=T0) is True
@@ -342,9 +361,13 @@ def test_pause_resume_cancel(db, sessions, send_settings, smtp_server, published
     db.commit()
     assert len(published) == 2
     send_batch(
-        sessions, issue_id=issue.id, batch=0, settings=send_settings,
-        transport=SMTPTransport(send_settings.smtp_url), clock=lambda: T0,
-    )  # fmt: skip
+        sessions,
+        issue_id=issue.id,
+        batch=0,
+        settings=send_settings,
+        transport=SMTPTransport(send_settings.smtp_url),
+        clock=lambda: T0,
+    )
     assert cancel(db, issue_id=issue.id, now=T0) is True
     assert cancel(db, issue_id=issue.id, now=T0) is False
     db.commit()
@@ -381,9 +404,13 @@ def test_pause_during_a_batch_stops_at_the_next_checkpoint(db, sessions, send_se
         send_settings.smtp_url, sessions=sessions, issue_id=issue.id, after=10
     )
     result = send_batch(
-        sessions, issue_id=issue.id, batch=0, settings=send_settings, transport=transport,
+        sessions,
+        issue_id=issue.id,
+        batch=0,
+        settings=send_settings,
+        transport=transport,
         clock=lambda: T0,
-    )  # fmt: skip
+    )
     assert result.outcomes["sent"] == 50  # the first chunk finished; the second never started
     states = sorted(d.state for d in deliveries(db, issue.id).values())
     assert states.count("sent") == 50 and states.count("pending") == 10

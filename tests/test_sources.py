@@ -42,10 +42,19 @@ _urls = iter(range(1, 1_000_000))
 def add_post(session: Session, *, source: str, at: datetime) -> Post:
     """A post of `source` published `at` (metrics do not matter here)."""
     post = Post(
-        url=f"https://news.example.org/{next(_urls)}", title="Solar news", summary="",
-        source=source, topics=["solar"], published_at=at, views=0, likes=0, shares=0,
-        comments=0, created_at=NOW, updated_at=NOW,
-    )  # fmt: skip
+        url=f"https://news.example.org/{next(_urls)}",
+        title="Solar news",
+        summary="",
+        source=source,
+        topics=["solar"],
+        published_at=at,
+        views=0,
+        likes=0,
+        shares=0,
+        comments=0,
+        created_at=NOW,
+        updated_at=NOW,
+    )
     session.add(post)
     return post
 
@@ -53,9 +62,15 @@ def add_post(session: Session, *, source: str, at: datetime) -> Post:
 def add_issue(session: Session, *, week: str, status: str, items: list[tuple[str, int]]) -> Issue:
     """An issue of `week` listing one new post per (source, clicks), ranked in that order."""
     issue = Issue(
-        week=week, status=status, subject=f"Issue {week}", intro="", pins=[], drops=[],
-        created_at=NOW, updated_at=NOW,
-    )  # fmt: skip
+        week=week,
+        status=status,
+        subject=f"Issue {week}",
+        intro="",
+        pins=[],
+        drops=[],
+        created_at=NOW,
+        updated_at=NOW,
+    )
     for rank, (source, clicks) in enumerate(items, start=1):
         post = add_post(session, source=source, at=NOW - timedelta(weeks=20))
         issue.items.append(IssueItem(post=post, rank=rank, score=1.0, reasons={}, clicks=clicks))
@@ -131,8 +146,11 @@ def test_a_weight_is_stored_under_the_stripped_casefolded_name(db):
     row = set_source_weight(db, source="  Deutsche Welle ", weight=2.5, now=NOW)
     db.commit()
     assert (row.source_key, row.name, row.weight, row.updated_at) == (
-        "deutsche welle", "Deutsche Welle", 2.5, NOW,
-    )  # fmt: skip
+        "deutsche welle",
+        "Deutsche Welle",
+        2.5,
+        NOW,
+    )
     assert source_weights(db) == {"deutsche welle": 2.5}
 
 
@@ -212,8 +230,10 @@ def test_click_records_come_from_mailed_issues_of_the_weeks_before(db):
         ClickRecord("2026-W47", 2, "DW", 5),
     ]
     assert [r.source for r in click_records(db, before_week="2026-W48", weeks=2)] == [
-        "Bloomberg", "Reuters", "DW",
-    ]  # fmt: skip
+        "Bloomberg",
+        "Reuters",
+        "DW",
+    ]
 
 
 def test_click_records_cross_the_new_year(db):

@@ -12,33 +12,66 @@ MONDAY = datetime(2026, 11, 23, 8, tzinfo=UTC)
 # One real-looking week: three events told by several outlets, plus unrelated posts that share
 # words with them (the traps of SPEC §7 rule 3).
 HORNSEA = [
-    ("Ørsted scraps Hornsea 4 offshore wind farm", "Reuters",
-     "Orsted said it would stop developing the Hornsea 4 project off England, citing costs."),
-    ("UPDATE 1-Orsted drops Hornsea 4 as costs soar - sources", "Euronews",
-     "Danish developer Orsted has halted Hornsea 4, one of the UK's largest planned wind farms."),
-    ("Hornsea 4 cancelled as developer cites soaring costs", "The Guardian",
-     "The 2.4GW Hornsea 4 wind farm will not go ahead, Ørsted said on Monday."),
+    (
+        "Ørsted scraps Hornsea 4 offshore wind farm",
+        "Reuters",
+        "Orsted said it would stop developing the Hornsea 4 project off England, citing costs.",
+    ),
+    (
+        "UPDATE 1-Orsted drops Hornsea 4 as costs soar - sources",
+        "Euronews",
+        "Danish developer Orsted has halted Hornsea 4, one of the UK's largest planned wind farms.",
+    ),
+    (
+        "Hornsea 4 cancelled as developer cites soaring costs",
+        "The Guardian",
+        "The 2.4GW Hornsea 4 wind farm will not go ahead, Ørsted said on Monday.",
+    ),
 ]
 AID = [
-    ("UPDATE 1-EU clears EUR 5 billion German state aid for hydrogen pipelines", "Reuters",
-     "The European Commission approved a German scheme to support the hydrogen core network."),
-    ("Brussels approves €5bn German subsidy for hydrogen core network", "Euronews",
-     "The Commission cleared the aid under state aid rules."),
-    ("EU gives green light to €5 billion German hydrogen grid aid", "DW",
-     "Germany can pay up to 5 billion euros for its hydrogen pipeline network."),
+    (
+        "UPDATE 1-EU clears EUR 5 billion German state aid for hydrogen pipelines",
+        "Reuters",
+        "The European Commission approved a German scheme to support the hydrogen core network.",
+    ),
+    (
+        "Brussels approves €5bn German subsidy for hydrogen core network",
+        "Euronews",
+        "The Commission cleared the aid under state aid rules.",
+    ),
+    (
+        "EU gives green light to €5 billion German hydrogen grid aid",
+        "DW",
+        "Germany can pay up to 5 billion euros for its hydrogen pipeline network.",
+    ),
 ]
-AUCTION_YES = [("Germany approves offshore wind auction for 2027", "Electrek",
-                "The Bundestag approved the design of next year's auction.")]
-AUCTION_NO = [("Germany cancels offshore wind auction for 2027", "Clean Energy Wire",
-               "The economy ministry called off the auction after industry warnings.")]
-UK_AUCTION = [("UK auction secures record 9GW of offshore wind", "Carbon Brief",
-               "Britain's latest contracts-for-difference round drew record bids.")]
+AUCTION_YES = [
+    (
+        "Germany approves offshore wind auction for 2027",
+        "Electrek",
+        "The Bundestag approved the design of next year's auction.",
+    )
+]
+AUCTION_NO = [
+    (
+        "Germany cancels offshore wind auction for 2027",
+        "Clean Energy Wire",
+        "The economy ministry called off the auction after industry warnings.",
+    )
+]
+UK_AUCTION = [
+    (
+        "UK auction secures record 9GW of offshore wind",
+        "Carbon Brief",
+        "Britain's latest contracts-for-difference round drew record bids.",
+    )
+]
 OTHERS = [
     ("The heat pump water heater is having a moment", "Canary Media", ""),
     ("How one Chicago nonprofit trains electricians for the heat pump boom", "Canary Media", ""),
     ("Battery prices fall 20% in 2025", "Electrek", ""),
     ("Battery prices rise 20% in 2025", "Heatmap", ""),
-]  # fmt: skip
+]
 
 
 def headlines(rows: list[tuple[str, str, str]], start: int = 0) -> list[Headline]:

@@ -55,8 +55,11 @@ def test_batches_add_up_and_never_pair_across():
     second = sq.contingency_counts("ab", [0, 0])  # same label values, but another week
     total = first + second
     assert (total.items, total.pairs_together, total.pairs_predicted, total.pairs_gold) == (
-        5, 1, 2, 1,
-    )  # fmt: skip
+        5,
+        1,
+        2,
+        1,
+    )
     assert sq.pairwise_prf(total) == pytest.approx((0.5, 1.0, 2 / 3))
     # B-cubed: first week 1, 1, 1 (P) and second 1/2, 1/2 -> 4/5; recall all 1.
     assert sq.bcubed_prf(total) == pytest.approx((0.8, 1.0, 2 * 0.8 / 1.8))
@@ -75,8 +78,13 @@ def _items(*titles):
 
 
 def test_baselines():
-    items = _items("Solar farm opens in Spain!", "solar FARM opens in spain", "Wind farm opens",
-                   "In Spain, solar farm opens", "")  # fmt: skip
+    items = _items(
+        "Solar farm opens in Spain!",
+        "solar FARM opens in spain",
+        "Wind farm opens",
+        "In Spain, solar farm opens",
+        "",
+    )
     exact = sq.cluster_exact(items)
     assert exact[0] == exact[1] and len({exact[0], exact[2], exact[3], exact[4]}) == 4
     fuzzy = sq.cluster_fuzzy(items)

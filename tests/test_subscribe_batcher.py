@@ -98,9 +98,16 @@ def test_bulk_rules_match_the_single_request_rules(db, published, frozen_clock):
     }
     for email, (status, sent_at) in states.items():
         db.add(
-            Subscriber(email=email, status=status, source="form", created_at=sent_at,
-                       updated_at=sent_at, confirmation_sent_at=sent_at, confirm_nonce=0)
-        )  # fmt: skip
+            Subscriber(
+                email=email,
+                status=status,
+                source="form",
+                created_at=sent_at,
+                updated_at=sent_at,
+                confirmation_sent_at=sent_at,
+                confirm_nonce=0,
+            )
+        )
     db.flush()
     who = Requester(ip="192.0.2.7", user_agent="test", channel="api")
     emails = [*states, "new@example.org", "new@example.org", "stale@example.org"]
@@ -136,10 +143,16 @@ def test_concurrent_batches_on_postgres_give_one_reader_and_one_confirmation(pub
         stale = clock.now() - timedelta(minutes=11)
         with sessions.begin() as session:
             session.add(
-                Subscriber(email="stale@example.org", status="pending", source="form",
-                           created_at=stale, updated_at=stale, confirmation_sent_at=stale,
-                           confirm_nonce=0)
-            )  # fmt: skip
+                Subscriber(
+                    email="stale@example.org",
+                    status="pending",
+                    source="form",
+                    created_at=stale,
+                    updated_at=stale,
+                    confirmation_sent_at=stale,
+                    confirm_nonce=0,
+                )
+            )
         shared = ["b@example.org", "stale@example.org", "a@example.org"]
         who = Requester(channel="api")
         first = sessions()

@@ -38,8 +38,10 @@ def send_with_progress(
     with session_scope(settings.sqlalchemy_url) as session:
         started = start_send(session, issue_id=issue_id, now=clock.now(), settings=settings)
     state = _snapshot(settings, issue_id)
-    echo(f"Issue {issue_id}: {'started' if started else 'already ' + state['status']}, "
-         f"{state['total']} readers")  # fmt: skip
+    echo(
+        f"Issue {issue_id}: {'started' if started else 'already ' + state['status']}, "
+        f"{state['total']} readers"
+    )
     deadline = None if timeout is None else time.monotonic() + timeout
     with click.progressbar(length=state["total"], label="Sending", show_pos=True) as bar:
         shown = 0

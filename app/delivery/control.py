@@ -17,9 +17,14 @@ from app.models import Delivery, DeliveryState, Issue, IssueStatus
 
 log = logging.getLogger(__name__)
 STATES = (
-    DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.FAILED,
-    DeliveryState.BOUNCED, DeliveryState.UNKNOWN, DeliveryState.SKIPPED,
-)  # fmt: skip
+    DeliveryState.PENDING,
+    DeliveryState.SENDING,
+    DeliveryState.SENT,
+    DeliveryState.FAILED,
+    DeliveryState.BOUNCED,
+    DeliveryState.UNKNOWN,
+    DeliveryState.SKIPPED,
+)
 _QUIET = {"synchronize_session": False}
 
 
@@ -43,9 +48,13 @@ def pause(
 ) -> bool:
     """Pause a sending issue; running batches stop at their next checkpoint. False if paused."""
     moved = _move(
-        session, issue_id, (IssueStatus.SENDING,), IssueStatus.PAUSED, pause_reason=reason,
+        session,
+        issue_id,
+        (IssueStatus.SENDING,),
+        IssueStatus.PAUSED,
+        pause_reason=reason,
         updated_at=now,
-    )  # fmt: skip
+    )
     if moved:
         return True
     status = load_issue(session, issue_id).status
@@ -57,9 +66,13 @@ def pause(
 def resume(session: Session, *, issue_id: int, now: datetime) -> bool:
     """Resume a paused issue and queue every batch with work left. False if already sending."""
     moved = _move(
-        session, issue_id, (IssueStatus.PAUSED,), IssueStatus.SENDING, pause_reason=None,
+        session,
+        issue_id,
+        (IssueStatus.PAUSED,),
+        IssueStatus.SENDING,
+        pause_reason=None,
         updated_at=now,
-    )  # fmt: skip
+    )
     if moved:
         for batch in batches_with_work(session, issue_id):
             enqueue(session, "digest.send_batch", issue_id, batch)
@@ -167,6 +180,8 @@ def sweep(session: Session, *, now: datetime, settings: Settings) -> dict[str, i
     if released or queued or finished:
         log.info(
             "sweep: %s leases released, %s batches queued, %s issues finished",
-            len(released), queued, finished,
-        )  # fmt: skip
+            len(released),
+            queued,
+            finished,
+        )
     return {"released": len(released), "queued": queued, "finished": finished}

@@ -157,7 +157,7 @@ class _Delivery:
                 issue_id=self.issue_id,
                 subscriber_id=reader,
                 domain=self.domain,
-            ),  # fmt: skip
+            ),
             unsubscribe_url=f"{self.base}/unsubscribe/{unsubscribe_token(self.signer, reader)}",
         )
         return self.sign(message) if self.sign is not None else message

@@ -63,10 +63,18 @@ class Draft:
 # Topics as the database stores them (JSON text on SQLite): a week's posts share a few lists,
 # so each distinct text is decoded once instead of 100k times.
 _CANDIDATE_COLUMNS = (
-    Post.id, Post.url, Post.title, Post.summary, Post.source,
-    type_coerce(Post.topics, String).label("topics"), Post.published_at,
-    Post.views, Post.likes, Post.shares, Post.comments,
-)  # fmt: skip
+    Post.id,
+    Post.url,
+    Post.title,
+    Post.summary,
+    Post.source,
+    type_coerce(Post.topics, String).label("topics"),
+    Post.published_at,
+    Post.views,
+    Post.likes,
+    Post.shares,
+    Post.comments,
+)
 
 
 def _candidates(rows: Iterable[Any]) -> list[Candidate]:

@@ -196,7 +196,7 @@ def send_test(
                     issue_id=None,
                     subscriber_id=reader or 0,
                     domain=sender_domain(settings),
-                ),  # fmt: skip
+                ),
                 unsubscribe_url=unsubscribe,
             )
             if sign is not None:

@@ -33,27 +33,90 @@ _COLON_TAIL_RE = re.compile(r":\s*((?:[A-Z][\w&.']*|[A-Z]{2,})(?:\s+[A-Z][\w&.']
 _TAIL_MAX_WORDS = 4
 
 _CURRENCIES = {
-    "€": "eur", "eur": "eur", "euro": "eur", "euros": "eur", "$": "usd", "us$": "usd",
-    "usd": "usd", "dollar": "usd", "dollars": "usd", "£": "gbp", "gbp": "gbp", "pound": "gbp",
-    "pounds": "gbp", "¥": "jpy", "yen": "jpy", "jpy": "jpy", "yuan": "cny", "cny": "cny",
-    "rmb": "cny", "a$": "aud", "aud": "aud", "c$": "cad", "cad": "cad", "rs": "inr", "inr": "inr",
-    "rupees": "inr", "₹": "inr", "chf": "chf", "francs": "chf", "nok": "nok", "sek": "sek",
-    "dkk": "dkk", "kroner": "dkk", "krona": "sek", "kronor": "sek",
-}  # fmt: skip
+    "€": "eur",
+    "eur": "eur",
+    "euro": "eur",
+    "euros": "eur",
+    "$": "usd",
+    "us$": "usd",
+    "usd": "usd",
+    "dollar": "usd",
+    "dollars": "usd",
+    "£": "gbp",
+    "gbp": "gbp",
+    "pound": "gbp",
+    "pounds": "gbp",
+    "¥": "jpy",
+    "yen": "jpy",
+    "jpy": "jpy",
+    "yuan": "cny",
+    "cny": "cny",
+    "rmb": "cny",
+    "a$": "aud",
+    "aud": "aud",
+    "c$": "cad",
+    "cad": "cad",
+    "rs": "inr",
+    "inr": "inr",
+    "rupees": "inr",
+    "₹": "inr",
+    "chf": "chf",
+    "francs": "chf",
+    "nok": "nok",
+    "sek": "sek",
+    "dkk": "dkk",
+    "kroner": "dkk",
+    "krona": "sek",
+    "kronor": "sek",
+}
 _MAGNITUDES = {
-    "k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "mln": 1e6, "million": 1e6, "millions": 1e6,
-    "b": 1e9, "bn": 1e9, "bln": 1e9, "billion": 1e9, "billions": 1e9, "t": 1e12, "tn": 1e12,
-    "trn": 1e12, "trillion": 1e12, "crore": 1e7, "lakh": 1e5,
-}  # fmt: skip
+    "k": 1e3,
+    "thousand": 1e3,
+    "m": 1e6,
+    "mn": 1e6,
+    "mln": 1e6,
+    "million": 1e6,
+    "millions": 1e6,
+    "b": 1e9,
+    "bn": 1e9,
+    "bln": 1e9,
+    "billion": 1e9,
+    "billions": 1e9,
+    "t": 1e12,
+    "tn": 1e12,
+    "trn": 1e12,
+    "trillion": 1e12,
+    "crore": 1e7,
+    "lakh": 1e5,
+}
 # Units folded to one base so "1,200 MW" and "1.2GW" read the same.
 _UNITS = {
-    "w": ("w", 1.0), "kw": ("w", 1e3), "mw": ("w", 1e6), "gw": ("w", 1e9), "tw": ("w", 1e12),
-    "wh": ("wh", 1.0), "kwh": ("wh", 1e3), "mwh": ("wh", 1e6), "gwh": ("wh", 1e9),
-    "twh": ("wh", 1e12), "%": ("pct", 1.0), "percent": ("pct", 1.0), "pct": ("pct", 1.0),
-    "tonnes": ("t", 1.0), "tons": ("t", 1.0), "tonne": ("t", 1.0), "mt": ("t", 1e6),
-    "gt": ("t", 1e9), "km": ("m", 1e3), "miles": ("mile", 1.0), "bpd": ("bpd", 1.0),
-    "barrels": ("bbl", 1.0), "degrees": ("deg", 1.0), "°c": ("deg", 1.0), "c": ("deg", 1.0),
-}  # fmt: skip
+    "w": ("w", 1.0),
+    "kw": ("w", 1e3),
+    "mw": ("w", 1e6),
+    "gw": ("w", 1e9),
+    "tw": ("w", 1e12),
+    "wh": ("wh", 1.0),
+    "kwh": ("wh", 1e3),
+    "mwh": ("wh", 1e6),
+    "gwh": ("wh", 1e9),
+    "twh": ("wh", 1e12),
+    "%": ("pct", 1.0),
+    "percent": ("pct", 1.0),
+    "pct": ("pct", 1.0),
+    "tonnes": ("t", 1.0),
+    "tons": ("t", 1.0),
+    "tonne": ("t", 1.0),
+    "mt": ("t", 1e6),
+    "gt": ("t", 1e9),
+    "km": ("m", 1e3),
+    "miles": ("mile", 1.0),
+    "bpd": ("bpd", 1.0),
+    "barrels": ("bbl", 1.0),
+    "degrees": ("deg", 1.0),
+    "°c": ("deg", 1.0),
+    "c": ("deg", 1.0),
+}
 _CURRENCY_WORDS = "|".join(sorted((re.escape(c) for c in _CURRENCIES), key=len, reverse=True))
 _MAGNITUDE_WORDS = "|".join(sorted(_MAGNITUDES, key=len, reverse=True))
 _UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
@@ -69,21 +132,28 @@ _AFTER_RE = re.compile(
 _DIGIT_RE = re.compile(r"\d")
 _BEFORE_HINT_RE = re.compile(r"[€$£¥₹A-Z]")  # a currency sign or a code such as "EUR", "Rs"
 _NEXT_WORD_RE = re.compile(r"\s?([^\W\d_]+|%|°[cC])")
-_AFTER_WORDS = frozenset(_MAGNITUDES) | frozenset(_UNITS) | frozenset(_CURRENCIES) | {
-    unit + "s" for unit in _UNITS
-}
+_AFTER_WORDS = (
+    frozenset(_MAGNITUDES)
+    | frozenset(_UNITS)
+    | frozenset(_CURRENCIES)
+    | {unit + "s" for unit in _UNITS}
+)
 _UNIT_SPELLINGS_RE = re.compile(r"\bper\s+cent\b", re.IGNORECASE)
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|\x00q\d+\x00")
 _STOPWORDS = frozenset(
-    " ".join((
-        "a an the and or but of to in on at for with from by as is are was were be been being it",
-        "its it's this that these those has have had will would could should can may might not",
-        "no new says said say report reports reported sources source according amid after over",
-        "into about up out than then there their they them he she his her we our you your i me",
-        "my what why how when where who which while vs via per more most just also only s t here",
-        "now today week year years first last one two",
-    )).split()
-)  # fmt: skip
+    " ".join(
+        (
+            "a an the and or but of to in on at for with from by as is are was were be been being",
+            "it its it's this that these those has have",
+            "had will would could should can may might not",
+            "no new says said say report reports reported sources source according amid after over",
+            "into about up out than then there their they them he she his her we our you your",
+            "i me my what why how when where who which while",
+            "vs via per more most just also only s t here",
+            "now today week year years first last one two",
+        )
+    ).split()
+)
 _STEMMER = snowballstemmer.stemmer("english")
 # What a headline says happened, by kind; two headlines with opposite kinds ("approves" /
 # "cancels", "rise" / "fall") report two events however many words they share. "drop" is both a
@@ -110,27 +180,47 @@ _ACTIONS = {
 _SUBJECTS = {
     word: f"subject:{kind}"
     for kind, words in {
-        "solar": "solar photovoltaic pv", "wind": "wind", "offshore": "offshore",
-        "onshore": "onshore", "hydrogen": "hydrogen", "nuclear": "nuclear", "coal": "coal",
-        "gas": "gas lng", "oil": "oil crude petrol diesel", "hydro": "hydro hydropower",
-        "geothermal": "geothermal", "bio": "biomass biogas biofuel biofuels",
-        "battery": "battery batteries", "lithium": "lithium", "sodium": "sodium",
-        "heat": "heat-pump heatpump", "ev": "ev evs",
+        "solar": "solar photovoltaic pv",
+        "wind": "wind",
+        "offshore": "offshore",
+        "onshore": "onshore",
+        "hydrogen": "hydrogen",
+        "nuclear": "nuclear",
+        "coal": "coal",
+        "gas": "gas lng",
+        "oil": "oil crude petrol diesel",
+        "hydro": "hydro hydropower",
+        "geothermal": "geothermal",
+        "bio": "biomass biogas biofuel biofuels",
+        "battery": "battery batteries",
+        "lithium": "lithium",
+        "sodium": "sodium",
+        "heat": "heat-pump heatpump",
+        "ev": "ev evs",
     }.items()
     for word in words.split()
-}  # fmt: skip
+}
 # Capitalised words that open a headline rather than name anyone.
 _OPENERS = frozenset(
-    " ".join((
-        "a an the how why what when where who which this these those inside after before as in on",
-        "at for with from is are will can no new breaking analysis opinion exclusive update",
-        "explainer factcheck guest post watch live and or of to by but not it its here there",
-        "could would should may might must more most over under into out up down says said",
-    )).split()
-)  # fmt: skip
+    " ".join(
+        (
+            "a an the how why what when where who which this these those inside after before as",
+            "in on at for with from is are",
+            "will can no new breaking analysis opinion exclusive update",
+            "explainer factcheck guest post watch live and or of to by but not it its here there",
+            "could would should may might must more most over under into out up down says said",
+        )
+    ).split()
+)
 ACTION_KINDS = tuple(_ACTIONS)
-OPPOSITE_ACTION = {"go": "stop", "stop": "go", "up": "down", "down": "up", "open": "close",
-                   "close": "open"}  # fmt: skip
+OPPOSITE_ACTION = {
+    "go": "stop",
+    "stop": "go",
+    "up": "down",
+    "down": "up",
+    "open": "close",
+    "close": "open",
+}
 _ACTION_OF: dict[str, set[str]] = {}
 for _kind, _words in _ACTIONS.items():
     for _word in _words.split():

@@ -91,7 +91,6 @@ class Rules:
             raise ValueError(f"posts both pinned and dropped: {sorted(both)}")
 
 
-
 @dataclass(frozen=True)
 class RankedItem:
     """One listed story: 1-based rank, its post, score, reasons, its other posts (best first)."""
@@ -121,7 +120,6 @@ class Ranking:
     engagement_data: bool = False  # whether any eligible post of the week carried counters
 
 
-
 @lru_cache(maxsize=32)
 def _keyword_pattern(topics: frozenset[str]) -> re.Pattern[str]:
     # Longest first so "electric vehicles" is tried before "electric"; an optional plural "s".
@@ -139,7 +137,6 @@ def is_on_topic(c: Candidate, topics: frozenset[str]) -> bool:
     return _keyword_pattern(topics).search(f"{c.title}\n{c.summary}") is not None
 
 
-
 def _ineligibility(c: Candidate, start: datetime, end: datetime, rules: Rules) -> str | None:
     if c.id in rules.drops:
         return "dropped"
@@ -154,7 +151,6 @@ def _outside_rules(c: Candidate, start: datetime, end: datetime, rules: Rules) -
     if not is_on_topic(c, rules.topics):
         return "off-topic"
     return None
-
 
 
 _REASON_WORDS = {
@@ -179,8 +175,6 @@ def _note(week: str, listed: int, rules: Rules, excluded: list[Excluded], total:
     return f"only {listed} of {rules.size} slots filled from {in_week} posts in {week}" + (
         f" ({detail})" if detail else ""
     )
-
-
 
 
 @dataclass(slots=True)
@@ -214,9 +208,13 @@ def _topic_hits(c: Candidate, words: frozenset[str], topics: dict[str, tuple[str
 
 
 def _post_values(
-    eligible: list[Candidate], prior: Prior, start: datetime, now: datetime, rules: Rules,
+    eligible: list[Candidate],
+    prior: Prior,
+    start: datetime,
+    now: datetime,
+    rules: Rules,
     click_priors: Mapping[str, float],
-) -> tuple[dict[int, float], float]:  # fmt: skip
+) -> tuple[dict[int, float], float]:
     """Each post's value (engagement, or the week's median without counters, × source factor)."""
     counted = [c for c in eligible if c.has_metrics]
     scores = score_parts(counted, start, now, prior).score.tolist() if counted else []
@@ -268,10 +266,15 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
     metrics = np.array([c.has_metrics for c in eligible], dtype=np.float64)
     counted = np.bincount(story_of, weights=metrics, minlength=len(starts)) > 0
     topic_tokens = {t: tokens for t in rules.topics if (tokens := read_headline(t).tokens)}
-    hits = np.array([
-        min(_topic_hits(eligible[i], headline_words(headlines[i]), topic_tokens), TOPIC_HITS_MAX)
-        for i in leads.tolist()
-    ], dtype=np.float64).reshape(-1)  # fmt: skip
+    hits = np.array(
+        [
+            min(
+                _topic_hits(eligible[i], headline_words(headlines[i]), topic_tokens), TOPIC_HITS_MAX
+            )
+            for i in leads.tolist()
+        ],
+        dtype=np.float64,
+    ).reshape(-1)
     # Readers' counters already say much of what wide coverage says; without them coverage is
     # the week's main evidence of what mattered.
     weight = np.where(counted, COVERAGE_WEIGHT_WITH_COUNTERS, COVERAGE_WEIGHT)
@@ -287,11 +290,16 @@ def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) 
         members = order[starts[k] : starts[k] + sizes[k]].tolist()
         stories.append(
             _Story(
-                [eligible[i] for i in members], is_origin[members].tolist(),
-                float(story_value[k]), int(outlet_count[k]), int(days[k]), bool(counted[k]),
-                int(hits[k]), float(importance[k]),
+                [eligible[i] for i in members],
+                is_origin[members].tolist(),
+                float(story_value[k]),
+                int(outlet_count[k]),
+                int(days[k]),
+                bool(counted[k]),
+                int(hits[k]),
+                float(importance[k]),
             )
-        )  # fmt: skip
+        )
     return stories
 
 
@@ -330,15 +338,23 @@ def _select(
             ]
             continue
         full = len(chosen.listed) >= rules.size
-        pick = None if full else next(
-            (c for c in story.posts if per_source[source_key(c.source)] < rules.max_per_source
-             and rules.source_weights.get(source_key(c.source), 1.0) > 0),
-            None,
-        )  # fmt: skip
+        pick = (
+            None
+            if full
+            else next(
+                (
+                    c
+                    for c in story.posts
+                    if per_source[source_key(c.source)] < rules.max_per_source
+                    and rules.source_weights.get(source_key(c.source), 1.0) > 0
+                ),
+                None,
+            )
+        )
         if pick is None:
-            reason = "below-cut" if full or story.value <= 0 else (
-                f"source-cap:{story.posts[0].source}"
-            )  # fmt: skip
+            reason = (
+                "below-cut" if full or story.value <= 0 else (f"source-cap:{story.posts[0].source}")
+            )
             chosen.left_out += [Excluded(c.id, reason) for c in story.posts if c.id not in pin_ids]
             continue
         per_source[source_key(pick.source)] += 1
@@ -347,18 +363,25 @@ def _select(
     listed_ids = {c.id for c, _ in chosen.listed}
     for pick, story in chosen.listed:
         chosen.left_out += [
-            Excluded(c.id, f"duplicate-of:{pick.id}")
-            for c in story.posts
-            if c.id not in listed_ids
+            Excluded(c.id, f"duplicate-of:{pick.id}") for c in story.posts if c.id not in listed_ids
         ]
     return chosen
 
 
 def _reasons(
-    c: Candidate, story: _Story, *, pinned: bool, duplicates: list[int], neutral: float,
-    prior: Prior, start: datetime, end: datetime, now: datetime, rules: Rules,
+    c: Candidate,
+    story: _Story,
+    *,
+    pinned: bool,
+    duplicates: list[int],
+    neutral: float,
+    prior: Prior,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    rules: Rules,
     click_priors: Mapping[str, float],
-) -> dict:  # fmt: skip
+) -> dict:
     _, reasons = score(c, window_end=end, now=now, prior=prior)
     key = source_key(c.source)
     outlets = story.outlets
@@ -403,18 +426,26 @@ def paused_cycle_collection() -> Iterator[None]:
 
 
 def rank(
-    candidates: Iterable[Candidate], *, week: str, now: datetime, rules: Rules,
+    candidates: Iterable[Candidate],
+    *,
+    week: str,
+    now: datetime,
+    rules: Rules,
     click_priors: Mapping[str, float] | None = None,
-) -> Ranking:  # fmt: skip
+) -> Ranking:
     """Rank a week's posts by SPEC §7: deterministic, every item with its score and reasons."""
     with paused_cycle_collection():
         return _rank(candidates, week=week, now=now, rules=rules, click_priors=click_priors)
 
 
 def _rank(
-    candidates: Iterable[Candidate], *, week: str, now: datetime, rules: Rules,
+    candidates: Iterable[Candidate],
+    *,
+    week: str,
+    now: datetime,
+    rules: Rules,
     click_priors: Mapping[str, float] | None,
-) -> Ranking:  # fmt: skip
+) -> Ranking:
     require_aware(now, "now")
     start, end = week_window(week)
     click_priors = {source_key(s): p for s, p in (click_priors or {}).items()}
@@ -449,8 +480,11 @@ def _rank(
                 continue
             dropped[id(story)] = hit[0]
             # A dropped post is out, whatever story it tells.
-            kept = [(c, k) for c, k in zip(story.posts, story.origins, strict=True)
-                    if c.id not in rules.drops]  # fmt: skip
+            kept = [
+                (c, k)
+                for c, k in zip(story.posts, story.origins, strict=True)
+                if c.id not in rules.drops
+            ]
             if kept:
                 story.posts, story.origins = [c for c, _ in kept], [k for _, k in kept]
     pinned = [pool[pid] for pid in rules.pins if pid in pool]
@@ -463,9 +497,18 @@ def _rank(
     items = []
     for position, (c, story) in enumerate(selection.listed, start=1):
         reasons = _reasons(
-            c, story, pinned=c.id in pins, duplicates=merged[c.id], neutral=neutral, prior=prior,
-            start=start, end=end, now=now, rules=rules, click_priors=click_priors,
-        )  # fmt: skip
+            c,
+            story,
+            pinned=c.id in pins,
+            duplicates=merged[c.id],
+            neutral=neutral,
+            prior=prior,
+            start=start,
+            end=end,
+            now=now,
+            rules=rules,
+            click_priors=click_priors,
+        )
         items.append(RankedItem(position, c.id, story.value, reasons, tuple(merged[c.id])))
     excluded = ineligible + selection.left_out
     note = _note(week, len(items), rules, excluded, len(pool))

@@ -229,9 +229,12 @@ def _action_bits(reading: Reading) -> tuple[int, int]:
 
 
 def _vetoes(
-    rows: np.ndarray, cols: np.ndarray, words: sparse.csr_matrix,
-    titles: list[Reading], summaries: list[Reading],
-) -> np.ndarray:  # fmt: skip
+    rows: np.ndarray,
+    cols: np.ndarray,
+    words: sparse.csr_matrix,
+    titles: list[Reading],
+    summaries: list[Reading],
+) -> np.ndarray:
     """Which candidate pairs report different events however alike they read (SPEC §7 rule 3):
     different numbers of one kind, opposite actions, different countries, or one sentence with
     a name or subject swapped. Cheap tests run on whole arrays; Python sees the few left."""
@@ -291,9 +294,7 @@ def _place_matrix(
     return matrix(title_cells), matrix(any_cells)
 
 
-def _merge(
-    n: int, pairs: list[tuple[int, int, float]], vetoed: list[tuple[int, int]]
-) -> _Groups:
+def _merge(n: int, pairs: list[tuple[int, int, float]], vetoed: list[tuple[int, int]]) -> _Groups:
     """Average-link merging over pairs sorted strongest first; vetoed pairs never share a group.
 
     `between[g][h]` is the sum of similarities across groups g and h, kept up to date as groups

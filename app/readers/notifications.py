@@ -67,9 +67,14 @@ def send_welcome(
         name=subscriber.name,
     )
     _deliver(
-        subscriber, rendered, "welcome", unsubscribe_url,
-        settings=settings, transport=transport, now=now,
-    )  # fmt: skip
+        subscriber,
+        rendered,
+        "welcome",
+        unsubscribe_url,
+        settings=settings,
+        transport=transport,
+        now=now,
+    )
     return True
 
 

@@ -24,8 +24,10 @@ from app.models import (
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DELIVERY_STATES = (
-    DeliveryState.PENDING, DeliveryState.SENDING, *DeliveryState.TERMINAL,
-)  # fmt: skip
+    DeliveryState.PENDING,
+    DeliveryState.SENDING,
+    *DeliveryState.TERMINAL,
+)
 ISSUE_STATES = ("draft", "sending", "paused", "sent", "cancelled")
 RATE_WINDOWS = {"1m": 60, "5m": 300}
 
@@ -81,9 +83,11 @@ def build_registry(session: Session, *, now: datetime) -> CollectorRegistry:
 
 def _latest_issue(registry: CollectorRegistry, session: Session) -> None:
     gauge = _gauge(
-        registry, "digest_issue_deliveries",
-        "Ledger rows of the latest sending or sent issue by state.", ("issue", "week", "state"),
-    )  # fmt: skip
+        registry,
+        "digest_issue_deliveries",
+        "Ledger rows of the latest sending or sent issue by state.",
+        ("issue", "week", "state"),
+    )
     issue = _latest_mailed(session)
     if issue is None:
         return
@@ -104,11 +108,14 @@ def _send_rate(registry: CollectorRegistry, session: Session, now: datetime) -> 
     )
     for window, seconds in RATE_WINDOWS.items():
         since = now - timedelta(seconds=seconds)
-        number = session.scalar(
-            select(func.count()).where(
-                Delivery.state == DeliveryState.SENT, Delivery.sent_at >= since
+        number = (
+            session.scalar(
+                select(func.count()).where(
+                    Delivery.state == DeliveryState.SENT, Delivery.sent_at >= since
+                )
             )
-        ) or 0  # fmt: skip
+            or 0
+        )
         sent.labels(window).set(number)
         rate.labels(window).set(round(number / seconds, 3))
 

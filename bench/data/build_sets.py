@@ -45,24 +45,29 @@ GOOGLENEWS_BATCH_STORIES = 33  # stories per synthetic week
 def git_show(git_dir: str, path: str) -> str:
     out = subprocess.run(
         ["git", f"--git-dir={git_dir}", "show", f"HEAD:{path}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+    )
     return out.stdout.decode("utf-8")
 
 
 def git_ls(git_dir: str, prefix: str) -> list[str]:
     out = subprocess.run(
         ["git", f"--git-dir={git_dir}", "ls-tree", "-r", "--name-only", "HEAD", prefix],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return sorted(out.stdout.split())
 
 
 def git_head(git_dir: str) -> str:
     out = subprocess.run(
         ["git", f"--git-dir={git_dir}", "rev-parse", "HEAD"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip()
 
 
@@ -86,8 +91,10 @@ def write(name: str, rows: list[dict]) -> None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     stories = len({r["story"] for r in rows})
     batches = len({r["batch"] for r in rows})
-    print(f"{path.name}: {len(rows)} headlines, {stories} stories, {batches} batches, "
-          f"{path.stat().st_size / 1024:.0f} KiB")  # fmt: skip
+    print(
+        f"{path.name}: {len(rows)} headlines, {stories} stories, {batches} batches, "
+        f"{path.stat().st_size / 1024:.0f} KiB"
+    )
 
 
 def build_allsides(git_dir: str) -> list[dict]:
@@ -115,14 +122,16 @@ def build_allsides(git_dir: str) -> list[dict]:
             seen.add(item["newsTitle"].strip())
             # The data keeps only the roundup's time; articles appeared up to a day or so before it.
             before = timedelta(minutes=rng_for("allsides", s["id"], side).randint(0, 36 * 60))
-            rows.append({
-                "title": item["newsTitle"].strip(),
-                "summary": clip(" ".join(item.get("newBody") or [])[:2000]),
-                "source": item["newsSource"].strip(),
-                "published_at": (roundup_at - before).isoformat(),
-                "story": f"allsides-{label[s['id']]}",
-                "batch": f"{year}-W{week:02d}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "title": item["newsTitle"].strip(),
+                    "summary": clip(" ".join(item.get("newBody") or [])[:2000]),
+                    "source": item["newsSource"].strip(),
+                    "published_at": (roundup_at - before).isoformat(),
+                    "story": f"allsides-{label[s['id']]}",
+                    "batch": f"{year}-W{week:02d}",
+                }
+            )
     return rows
 
 
@@ -157,14 +166,16 @@ def build_emergent(git_dir: str) -> list[dict]:
         breaks = week_start + timedelta(minutes=rng.randint(0, 5 * 24 * 60))
         for title in titles:
             at = breaks + timedelta(minutes=rng.randint(0, 48 * 60))
-            rows.append({
-                "title": " ".join(title.split()),
-                "summary": "",
-                "source": "",
-                "published_at": at.isoformat(),
-                "story": f"emergent-{n}",
-                "batch": f"synthetic-week-{batch + 1}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "title": " ".join(title.split()),
+                    "summary": "",
+                    "source": "",
+                    "published_at": at.isoformat(),
+                    "story": f"emergent-{n}",
+                    "batch": f"synthetic-week-{batch + 1}",
+                }
+            )
     rows.sort(key=lambda r: (r["batch"], r["published_at"], r["title"]))
     return rows
 
@@ -184,14 +195,16 @@ def build_basil(git_dir: str) -> list[dict]:
         # Dates only, and the three reports often share one: a time of day keeps them apart.
         day = datetime.fromisoformat(doc["date"]).replace(tzinfo=UTC)
         at = day + timedelta(minutes=rng_for("basil", doc["uuid"]).randint(6 * 60, 22 * 60))
-        rows.append({
-            "title": " ".join(doc["title"].split()),
-            "summary": clip(first),
-            "source": BASIL_SOURCES[doc["source"].lower()],
-            "published_at": at.isoformat(),
-            "story": f"basil-{doc['triplet-uuid']}",
-            "batch": doc["date"][:4],
-        })  # fmt: skip
+        rows.append(
+            {
+                "title": " ".join(doc["title"].split()),
+                "summary": clip(first),
+                "source": BASIL_SOURCES[doc["source"].lower()],
+                "published_at": at.isoformat(),
+                "story": f"basil-{doc['triplet-uuid']}",
+                "batch": doc["date"][:4],
+            }
+        )
     rows.sort(key=lambda r: (r["published_at"], r["title"]))
     return rows
 
@@ -208,8 +221,10 @@ def build_googlenews(git_dir: str) -> list[dict]:
         t["cluster"] != s["cluster"] for t, s in zip(titles, snippets, strict=True)
     ):
         raise SystemExit("GSDMM data/T and data/S are not line-aligned")
-    articles = [(t["cluster"], " ".join(t["text"].split()), " ".join(s["text"].split()))
-                for t, s in zip(titles, snippets, strict=True)]  # fmt: skip
+    articles = [
+        (t["cluster"], " ".join(t["text"].split()), " ".join(s["text"].split()))
+        for t, s in zip(titles, snippets, strict=True)
+    ]
     clusters_of: dict[tuple[str, str], set[int]] = defaultdict(set)
     for cluster, title, snippet in articles:
         clusters_of[title, snippet].add(cluster)
@@ -242,14 +257,16 @@ def build_googlenews(git_dir: str) -> list[dict]:
         breaks = week_start + timedelta(minutes=rng.randint(0, 5 * 24 * 60))
         for title, snippet in stories[story]:
             at = breaks + timedelta(minutes=rng.randint(0, 48 * 60))
-            rows.append({
-                "title": title,
-                "summary": clip(snippet),
-                "source": "",
-                "published_at": at.isoformat(),
-                "story": f"googlenews-{story}",
-                "batch": f"synthetic-week-{batch + 1}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "title": title,
+                    "summary": clip(snippet),
+                    "source": "",
+                    "published_at": at.isoformat(),
+                    "story": f"googlenews-{story}",
+                    "batch": f"synthetic-week-{batch + 1}",
+                }
+            )
     rows.sort(key=lambda r: (r["batch"], r["published_at"], r["title"]))
     return rows
 

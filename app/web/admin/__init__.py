@@ -47,17 +47,24 @@ def metrics(
     if not metrics_allowed(request, ctx, session):
         return Response(
             "metrics need Authorization: Bearer $DIGEST_ADMIN_TOKEN (or a loopback client)\n",
-            status_code=401, media_type="text/plain", headers={"WWW-Authenticate": "Bearer"},
-        )  # fmt: skip
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return Response(render_metrics(session, now=clock.now()), media_type=CONTENT_TYPE)
 
 
 def _csrf_refused(request: Request, _error: Exception) -> HTMLResponse:
     return render(
-        request, "admin/problem.html", status=403, admin=None, heading="Form expired",
+        request,
+        "admin/problem.html",
+        status=403,
+        admin=None,
+        heading="Form expired",
         message="This form is missing its security token or it expired. Nothing was changed. "
-        "Go back, reload the page and try again.", back=("/admin", "Back to the dashboard"),
-    )  # fmt: skip
+        "Go back, reload the page and try again.",
+        back=("/admin", "Back to the dashboard"),
+    )
 
 
 def _login_required(_request: Request, error: Exception) -> Response:

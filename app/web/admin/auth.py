@@ -121,27 +121,45 @@ def _safe_next(value: Any) -> str:
 
 
 def _login_page(
-    request: Request, ctx: WebContext, *, status: int = 200, error: str | None = None,
-    email: str = "", next_path: str = "/admin",
-) -> HTMLResponse:  # fmt: skip
+    request: Request,
+    ctx: WebContext,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    email: str = "",
+    next_path: str = "/admin",
+) -> HTMLResponse:
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(18)
     token = ctx.signer.dumps(CSRF, f"login:{nonce}", now=_now())
     response = render(
-        request, "admin/login.html", status=status, admin=None, csrf_token=token,
-        error=error, email=email, next_path=next_path,
-    )  # fmt: skip
+        request,
+        "admin/login.html",
+        status=status,
+        admin=None,
+        csrf_token=token,
+        error=error,
+        email=email,
+        next_path=next_path,
+    )
     response.set_cookie(
-        LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, httponly=True, samesite="lax",
-        secure=_secure(ctx), path="/admin",
-    )  # fmt: skip
+        LOGIN_COOKIE,
+        nonce,
+        max_age=LOGIN_FORM_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(ctx),
+        path="/admin",
+    )
     return response
 
 
 @router.get("/admin/login", response_class=HTMLResponse)
 def login_form(
-    request: Request, next: str = "/admin", ctx: WebContext = Depends(context),
+    request: Request,
+    next: str = "/admin",
+    ctx: WebContext = Depends(context),
     session: Session = db_session,
-) -> Response:  # fmt: skip
+) -> Response:
     """The login form (already logged in: straight to the dashboard)."""
     if read_session(request, ctx, session) is not None:
         return RedirectResponse(_safe_next(next), 303)
@@ -160,25 +178,37 @@ async def login(
         check_rate(ctx, ctx.settings.login_rate, "admin-login", client_ip(request))
     except RateLimited as limited:
         response = _login_page(
-            request, ctx, status=429, email=email[:320], next_path=next_path,
+            request,
+            ctx,
+            status=429,
+            email=email[:320],
+            next_path=next_path,
             error=f"Too many login attempts. Try again in {limited.retry_after} seconds.",
-        )  # fmt: skip
+        )
         response.headers["Retry-After"] = str(limited.retry_after)
         return response
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or not csrf_valid(ctx, f"login:{nonce}", str(form.get("csrf_token") or "")):
         return _login_page(
-            request, ctx, status=403, email=email[:320], next_path=next_path,
+            request,
+            ctx,
+            status=403,
+            email=email[:320],
+            next_path=next_path,
             error="The login form expired. Please try again.",
-        )  # fmt: skip
+        )
     admin = await run_in_threadpool(
         authenticate, session, email=email, password=password, now=_now()
     )
     if admin is None:
         return _login_page(
-            request, ctx, status=401, email=email[:320], next_path=next_path,
+            request,
+            ctx,
+            status=401,
+            email=email[:320],
+            next_path=next_path,
             error="That email and password do not match an admin account.",
-        )  # fmt: skip
+        )
     payload = {
         "a": admin.id,
         "s": secrets.token_urlsafe(18),
@@ -186,9 +216,14 @@ async def login(
     }
     response = RedirectResponse(next_path, 303)
     response.set_cookie(
-        SESSION_COOKIE, ctx.signer.dumps(ADMIN_SESSION, payload, now=_now()),
-        max_age=SESSION_SECONDS, httponly=True, samesite="lax", secure=_secure(ctx), path="/",
-    )  # fmt: skip
+        SESSION_COOKIE,
+        ctx.signer.dumps(ADMIN_SESSION, payload, now=_now()),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(ctx),
+        path="/",
+    )
     response.delete_cookie(LOGIN_COOKIE, path="/admin")
     return response
 

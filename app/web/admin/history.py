@@ -62,9 +62,12 @@ def past_issues(session: Session, *, limit: int, offset: int) -> tuple[list[Past
     newer = None
     if offset:
         newer = session.scalar(
-            select(Issue).where(Issue.status.in_(MAILED)).order_by(Issue.week.desc())
-            .offset(offset - 1).limit(1)
-        )  # fmt: skip
+            select(Issue)
+            .where(Issue.status.in_(MAILED))
+            .order_by(Issue.week.desc())
+            .offset(offset - 1)
+            .limit(1)
+        )
     counts = delivery_counts(session, [issue.id for issue in issues])
     rows = []
     for issue in issues:
@@ -79,10 +82,12 @@ def past_issues(session: Session, *, limit: int, offset: int) -> tuple[list[Past
 
 @router.get("/admin/history", response_class=HTMLResponse)
 def history(
-    request: Request, by: str = Query("day", pattern="^(day|week)$"),
-    page: int = Query(1, ge=1), admin: AdminSession = Depends(current_admin),
+    request: Request,
+    by: str = Query("day", pattern="^(day|week)$"),
+    page: int = Query(1, ge=1),
+    admin: AdminSession = Depends(current_admin),
     session: Session = db_session,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """Past issues, readers over time, clicks per issue."""
     rows, total = past_issues(session, limit=PAGE, offset=(page - 1) * PAGE)
     now = clock.now()
@@ -93,7 +98,14 @@ def history(
     )
     clicks = bar_chart(clicks_per_issue(session), title="Clicks per issue (latest 12)")
     return render(
-        request, "admin/history.html", admin=admin, rows=rows, total=total, page=page,
-        pages=max(1, -(-total // PAGE)), by=by,
-        readers_chart=Markup(readers), clicks_chart=Markup(clicks),  # our SVG, labels escaped
-    )  # fmt: skip
+        request,
+        "admin/history.html",
+        admin=admin,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE)),
+        by=by,
+        readers_chart=Markup(readers),
+        clicks_chart=Markup(clicks),  # our SVG, labels escaped
+    )

@@ -77,9 +77,11 @@ def _part(message: EmailMessage, kind: str) -> str:
 
 @router.get("/admin/outbox", response_class=HTMLResponse)
 def outbox(
-    request: Request, page: int = Query(1, ge=1), admin: AdminSession = Depends(current_admin),
+    request: Request,
+    page: int = Query(1, ge=1),
+    admin: AdminSession = Depends(current_admin),
     settings: Settings = Depends(settings_dep),
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """The outbox, newest first, 50 a page (only this page's files are opened)."""
     names = outbox_names(settings.outbox_dir)
     shown = names[(page - 1) * PAGE : page * PAGE]
@@ -90,24 +92,43 @@ def outbox(
         except OSError:
             continue  # removed while we listed it
     return render(
-        request, "admin/outbox.html", admin=admin, entries=entries, total=len(names), page=page,
-        pages=max(1, -(-len(names) // PAGE)), folder=settings.outbox_dir.resolve(),
-    )  # fmt: skip
+        request,
+        "admin/outbox.html",
+        admin=admin,
+        entries=entries,
+        total=len(names),
+        page=page,
+        pages=max(1, -(-len(names) // PAGE)),
+        folder=settings.outbox_dir.resolve(),
+    )
 
 
 @router.get("/admin/outbox/{name}", response_class=HTMLResponse)
 def outbox_message(
-    name: str, request: Request, admin: AdminSession = Depends(current_admin),
+    name: str,
+    request: Request,
+    admin: AdminSession = Depends(current_admin),
     settings: Settings = Depends(settings_dep),
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """One message: its headers, the HTML part in a sandboxed frame, and the text part."""
     message = read_message(settings.outbox_dir, name)
     if message is None:
-        return problem(request, admin, "No such message", "That file is not in the outbox.",
-                       status=404, back=("/admin/outbox", "Back to the outbox"))  # fmt: skip
+        return problem(
+            request,
+            admin,
+            "No such message",
+            "That file is not in the outbox.",
+            status=404,
+            back=("/admin/outbox", "Back to the outbox"),
+        )
     headers = [(key, str(value)) for key, value in message.items()]
     return render(
-        request, "admin/outbox_message.html", admin=admin, name=name, headers=headers,
-        subject=str(message.get("Subject") or "(no subject)"), html=_part(message, "html"),
+        request,
+        "admin/outbox_message.html",
+        admin=admin,
+        name=name,
+        headers=headers,
+        subject=str(message.get("Subject") or "(no subject)"),
+        html=_part(message, "html"),
         text=_part(message, "plain"),
-    )  # fmt: skip
+    )

@@ -90,11 +90,21 @@ def render(request: Request, template: str, *, status: int = 200, **values: Any)
 
 
 def problem(
-    request: Request, admin: Any, heading: str, message: str, *, status: int,
+    request: Request,
+    admin: Any,
+    heading: str,
+    message: str,
+    *,
+    status: int,
     back: tuple[str, str] | None = None,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """A page that says what went wrong and links back."""
     return render(
-        request, "admin/problem.html", status=status, admin=admin, heading=heading,
-        message=message, back=back,
-    )  # fmt: skip
+        request,
+        "admin/problem.html",
+        status=status,
+        admin=admin,
+        heading=heading,
+        message=message,
+        back=back,
+    )

@@ -44,39 +44,58 @@ def _conditions(q: str, status: str) -> list[Any]:
 
 @router.get("/admin/readers", response_class=HTMLResponse)
 def readers(
-    request: Request, q: str = Query("", max_length=320), status: str = "",
-    page: int = Query(1, ge=1), admin: AdminSession = Depends(current_admin),
+    request: Request,
+    q: str = Query("", max_length=320),
+    status: str = "",
+    page: int = Query(1, ge=1),
+    admin: AdminSession = Depends(current_admin),
     session: Session = db_session,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """Readers, newest first: search by address or name, filter by status, 50 a page."""
     conditions = _conditions(q, status)
     total = session.scalar(select(func.count()).select_from(Subscriber).where(*conditions)) or 0
     rows = session.scalars(
-        select(Subscriber).where(*conditions)
+        select(Subscriber)
+        .where(*conditions)
         .order_by(Subscriber.created_at.desc(), Subscriber.id.desc())
-        .limit(PAGE).offset((page - 1) * PAGE)
-    ).all()  # fmt: skip
+        .limit(PAGE)
+        .offset((page - 1) * PAGE)
+    ).all()
     return render(
-        request, "admin/readers.html", admin=admin, rows=rows, total=total, q=q, chosen=status,
-        page=page, pages=max(1, -(-total // PAGE)), statuses=SubscriberStatus.ALL,
-        by_status=readers_by_status(session), report=None,
-    )  # fmt: skip
+        request,
+        "admin/readers.html",
+        admin=admin,
+        rows=rows,
+        total=total,
+        q=q,
+        chosen=status,
+        page=page,
+        pages=max(1, -(-total // PAGE)),
+        statuses=SubscriberStatus.ALL,
+        by_status=readers_by_status(session),
+        report=None,
+    )
 
 
 @router.get("/admin/readers.csv")
 def export_readers(
-    q: str = Query("", max_length=320), status: str = "",
-    admin: AdminSession = Depends(current_admin), session: Session = db_session,
-) -> StreamingResponse:  # fmt: skip
+    q: str = Query("", max_length=320),
+    status: str = "",
+    admin: AdminSession = Depends(current_admin),
+    session: Session = db_session,
+) -> StreamingResponse:
     """The readers the list shows (same search and filter), as CSV."""
     rows = session.scalars(
         select(Subscriber).where(*_conditions(q, status)).order_by(Subscriber.id)
     ).all()
     return StreamingResponse(
-        export_subscriber_csv(rows), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="readers.csv"',
-                 "Cache-Control": "no-store"},
-    )  # fmt: skip
+        export_subscriber_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="readers.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post("/admin/readers/import", response_class=HTMLResponse)
@@ -88,22 +107,34 @@ async def import_readers(
     upload, source = form.get("file"), str(form.get("consent_source") or "").strip()
     back = ("/admin/readers", "Back to the readers")
     if not source:
-        return problem(request, admin, "Say where consent was given",
-                       "The consent source is required (e.g. 'event-signup-sheet-2026-10').",
-                       status=422, back=back)  # fmt: skip
+        return problem(
+            request,
+            admin,
+            "Say where consent was given",
+            "The consent source is required (e.g. 'event-signup-sheet-2026-10').",
+            status=422,
+            back=back,
+        )
     if upload is None or isinstance(upload, str) or not upload.filename:
-        return problem(request, admin, "No file", "Choose a CSV file to import.", status=422,
-                       back=back)  # fmt: skip
+        return problem(
+            request, admin, "No file", "Choose a CSV file to import.", status=422, back=back
+        )
     try:
         rows = parse_subscriber_csv(await upload.read(MAX_UPLOAD + 1))
     except BadCSV as error:
-        return problem(request, admin, "That CSV cannot be read", str(error), status=422,
-                       back=back)  # fmt: skip
+        return problem(request, admin, "That CSV cannot be read", str(error), status=422, back=back)
     report = await run_in_threadpool(
         import_subscribers, session, rows=rows, consent_source=source[:80], now=clock.now()
     )
-    return render(request, "admin/import_report.html", admin=admin, report=report,
-                  source=source[:80], filename=upload.filename, lines=len(rows))  # fmt: skip
+    return render(
+        request,
+        "admin/import_report.html",
+        admin=admin,
+        report=report,
+        source=source[:80],
+        filename=upload.filename,
+        lines=len(rows),
+    )
 
 
 @router.get("/admin/feeds", response_class=HTMLResponse)
@@ -139,16 +170,25 @@ async def add_feed_form(
     if error is not None:
         rows = session.scalars(select(Feed).order_by(Feed.id)).all()
         values = {"url": url, "title": title, "topics": topics_text}
-        return render(request, "admin/feeds.html", status=status, admin=admin, feeds=rows,
-                      error=error, form=values)  # fmt: skip
+        return render(
+            request,
+            "admin/feeds.html",
+            status=status,
+            admin=admin,
+            feeds=rows,
+            error=error,
+            form=values,
+        )
     return RedirectResponse("/admin/feeds?done=feed-added", 303)
 
 
 @router.post("/admin/feeds/{feed_id}/poll")
 def poll_now(
-    feed_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    feed_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
     session: Session = db_session,
-) -> Response:  # fmt: skip
+) -> Response:
     """Queue a poll of one feed now; the result shows on the list once the worker ran it."""
     if session.get(Feed, feed_id) is None:
         return problem(request, admin, "No such feed", f"There is no feed {feed_id}.", status=404)

@@ -69,11 +69,17 @@ def dashboard(
     draft = next((issue for issue in recent if issue.status == IssueStatus.DRAFT), None)
     live = session.scalars(select(Issue).where(Issue.status.in_(LIVE))).all()
     return render(
-        request, "admin/dashboard.html", admin=admin, draft=draft, live=live, recent=recent,
+        request,
+        "admin/dashboard.html",
+        admin=admin,
+        draft=draft,
+        live=live,
+        recent=recent,
         counts=delivery_counts(session, [issue.id for issue in recent]),
-        readers=readers_by_status(session), week=last_complete_week(clock.now()),
+        readers=readers_by_status(session),
+        week=last_complete_week(clock.now()),
         no_engagement=bool(draft and draft.items) and not any(map(has_metrics, draft.items)),
-    )  # fmt: skip
+    )
 
 
 def has_metrics(item: IssueItem) -> bool:
@@ -96,9 +102,11 @@ def _form_week(value: Any) -> str:
 
 @router.post("/admin/issues")
 async def draft_week(
-    request: Request, admin: AdminSession = Depends(admin_form), session: Session = db_session,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
     settings: Settings = Depends(settings_dep),
-) -> Response:  # fmt: skip
+) -> Response:
     """Rank a week now and create or refresh its draft, then show it."""
     form = await request.form()
     try:
@@ -107,11 +115,23 @@ async def draft_week(
             prepare_draft, session, week=week, now=clock.now(), settings=settings
         )
     except ValueError as error:
-        return problem(request, admin, "Cannot draft that week", str(error), status=422,
-                       back=("/admin", "Back to the dashboard"))  # fmt: skip
+        return problem(
+            request,
+            admin,
+            "Cannot draft that week",
+            str(error),
+            status=422,
+            back=("/admin", "Back to the dashboard"),
+        )
     except IssueLocked as error:
-        return problem(request, admin, "That week is already out", str(error), status=409,
-                       back=("/admin", "Back to the dashboard"))  # fmt: skip
+        return problem(
+            request,
+            admin,
+            "That week is already out",
+            str(error),
+            status=409,
+            back=("/admin", "Back to the dashboard"),
+        )
     return RedirectResponse(f"/admin/issues/{drafted.issue.id}?done=drafted", 303)
 
 
@@ -216,21 +236,34 @@ def _posts(session: Session, ids: list[int]) -> dict[int, Post]:
 
 @router.get("/admin/issues/{issue_id}", response_class=HTMLResponse)
 def review(
-    issue_id: int, request: Request, admin: AdminSession = Depends(current_admin),
-    session: Session = db_session, settings: Settings = Depends(settings_dep),
-) -> HTMLResponse:  # fmt: skip
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(current_admin),
+    session: Session = db_session,
+    settings: Settings = Depends(settings_dep),
+) -> HTMLResponse:
     """One issue: ranked items with score and reasons; for a draft, edits and the left-out."""
     try:
         issue = get_issue(session, issue_id=issue_id)
     except IssueNotFound:
-        return problem(request, admin, "No such issue", f"There is no issue {issue_id}.",
-                       status=404, back=("/admin", "Back to the dashboard"))  # fmt: skip
+        return problem(
+            request,
+            admin,
+            "No such issue",
+            f"There is no issue {issue_id}.",
+            status=404,
+            back=("/admin", "Back to the dashboard"),
+        )
     return render(
-        request, "admin/issue.html", admin=admin, issue=issue,
+        request,
+        "admin/issue.html",
+        admin=admin,
+        issue=issue,
         counts=delivery_counts(session, [issue.id])[issue.id],
-        editable=issue.status == IssueStatus.DRAFT, stories=stories(session, issue.items),
+        editable=issue.status == IssueStatus.DRAFT,
+        stories=stories(session, issue.items),
         **_review_data(session, issue, settings),
-    )  # fmt: skip
+    )
 
 
 def _action(form: Any) -> tuple[str, int]:
@@ -243,69 +276,107 @@ def _action(form: Any) -> tuple[str, int]:
 
 @router.post("/admin/issues/{issue_id}/items")
 async def edit_items(
-    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
-    session: Session = db_session, settings: Settings = Depends(settings_dep),
-) -> Response:  # fmt: skip
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+    settings: Settings = Depends(settings_dep),
+) -> Response:
     """Pin, unpin, drop or undrop one post (the button pressed), then re-rank the draft."""
     form = await request.form()
     try:
         action, post_id = _action(form)
     except ValueError:
-        return problem(request, admin, "Unknown action", "That button does nothing here.",
-                       status=422, back=(f"/admin/issues/{issue_id}", "Back"))  # fmt: skip
-    return await _edit(request, admin, session, settings, issue_id, ACTIONS[action],
-                       **{action: [post_id]})  # fmt: skip
+        return problem(
+            request,
+            admin,
+            "Unknown action",
+            "That button does nothing here.",
+            status=422,
+            back=(f"/admin/issues/{issue_id}", "Back"),
+        )
+    return await _edit(
+        request, admin, session, settings, issue_id, ACTIONS[action], **{action: [post_id]}
+    )
 
 
 @router.post("/admin/issues/{issue_id}/text")
 async def edit_text(
-    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
-    session: Session = db_session, settings: Settings = Depends(settings_dep),
-) -> Response:  # fmt: skip
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+    settings: Settings = Depends(settings_dep),
+) -> Response:
     """Save the subject and intro of a draft."""
     form = await request.form()
     subject, intro = str(form.get("subject") or ""), str(form.get("intro") or "")
     # Browsers send textarea line breaks as CRLF; store them as plain newlines.
-    return await _edit(request, admin, session, settings, issue_id, "text",
-                       subject=subject, intro=intro.replace("\r\n", "\n"))  # fmt: skip
+    return await _edit(
+        request,
+        admin,
+        session,
+        settings,
+        issue_id,
+        "text",
+        subject=subject,
+        intro=intro.replace("\r\n", "\n"),
+    )
 
 
 @router.post("/admin/issues/{issue_id}/rerank")
 async def rerank(
-    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
-    session: Session = db_session, settings: Settings = Depends(settings_dep),
-) -> Response:  # fmt: skip
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+    settings: Settings = Depends(settings_dep),
+) -> Response:
     """Rank the draft's week again from the posts as they are now (pins and drops kept)."""
     issue = session.get(Issue, issue_id)
     if issue is None:
-        return problem(request, admin, "No such issue", f"There is no issue {issue_id}.",
-                       status=404)  # fmt: skip
+        return problem(
+            request, admin, "No such issue", f"There is no issue {issue_id}.", status=404
+        )
     try:
         await run_in_threadpool(
             prepare_draft, session, week=issue.week, now=clock.now(), settings=settings
         )
     except IssueLocked as error:
-        return problem(request, admin, "This issue is locked", str(error), status=409,
-                       back=(f"/admin/issues/{issue_id}", "Back to the issue"))  # fmt: skip
+        return problem(
+            request,
+            admin,
+            "This issue is locked",
+            str(error),
+            status=409,
+            back=(f"/admin/issues/{issue_id}", "Back to the issue"),
+        )
     return RedirectResponse(f"/admin/issues/{issue_id}?done=drafted", 303)
 
 
 async def _edit(
-    request: Request, admin: AdminSession, session: Session, settings: Settings,
-    issue_id: int, done: str, **changes: Any,
-) -> Response:  # fmt: skip
+    request: Request,
+    admin: AdminSession,
+    session: Session,
+    settings: Settings,
+    issue_id: int,
+    done: str,
+    **changes: Any,
+) -> Response:
     back = (f"/admin/issues/{issue_id}", "Back to the issue")
     try:
         await run_in_threadpool(
             update_issue, session, issue_id=issue_id, now=clock.now(), settings=settings, **changes
         )
     except IssueNotFound:
-        return problem(request, admin, "No such issue", f"There is no issue {issue_id}.",
-                       status=404)  # fmt: skip
+        return problem(
+            request, admin, "No such issue", f"There is no issue {issue_id}.", status=404
+        )
     except IssueLocked as error:
         return problem(request, admin, "This issue is locked", str(error), status=409, back=back)
     except InvalidEdit as error:
-        return problem(request, admin, "That change was not saved", str(error), status=422,
-                       back=back)  # fmt: skip
+        return problem(
+            request, admin, "That change was not saved", str(error), status=422, back=back
+        )
     anchor = "#items" if done != "text" else "#text"
     return RedirectResponse(f"/admin/issues/{issue_id}?done={done}{anchor}", 303)

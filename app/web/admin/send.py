@@ -37,8 +37,14 @@ def _issue(session: Session, issue_id: int) -> Issue:
 
 
 def _not_found(request: Request, admin: AdminSession, issue_id: int) -> HTMLResponse:
-    return problem(request, admin, "No such issue", f"There is no issue {issue_id}.", status=404,
-                   back=("/admin", "Back to the dashboard"))  # fmt: skip
+    return problem(
+        request,
+        admin,
+        "No such issue",
+        f"There is no issue {issue_id}.",
+        status=404,
+        back=("/admin", "Back to the dashboard"),
+    )
 
 
 def parse_addresses(text: str) -> tuple[list[str], list[str]]:
@@ -61,24 +67,41 @@ def parse_addresses(text: str) -> tuple[list[str], list[str]]:
 
 
 def _preview_page(
-    request: Request, admin: AdminSession, session: Session, ctx: WebContext, issue: Issue,
-    *, status: int = 200, **values: Any,
-) -> HTMLResponse:  # fmt: skip
+    request: Request,
+    admin: AdminSession,
+    session: Session,
+    ctx: WebContext,
+    issue: Issue,
+    *,
+    status: int = 200,
+    **values: Any,
+) -> HTMLResponse:
     try:
         html = preview(session, issue, settings=ctx.settings, signer=ctx.signer, fmt="html")
         text = preview(session, issue, settings=ctx.settings, signer=ctx.signer, fmt="text")
     except NothingToSend as error:
         html, text, values["empty"] = "", "", str(error)
     values.setdefault("addresses", admin.admin.email)
-    return render(request, "admin/preview.html", status=status, admin=admin, issue=issue,
-                  html=html, text=text, **values)  # fmt: skip
+    return render(
+        request,
+        "admin/preview.html",
+        status=status,
+        admin=admin,
+        issue=issue,
+        html=html,
+        text=text,
+        **values,
+    )
 
 
 @router.get("/admin/issues/{issue_id}/preview", response_class=HTMLResponse)
 def preview_page(
-    issue_id: int, request: Request, admin: AdminSession = Depends(current_admin),
-    session: Session = db_session, ctx: WebContext = Depends(context),
-) -> HTMLResponse:  # fmt: skip
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(current_admin),
+    session: Session = db_session,
+    ctx: WebContext = Depends(context),
+) -> HTMLResponse:
     """The email at 600 px and 375 px, the text part, and a test-send form."""
     try:
         issue = _issue(session, issue_id)
@@ -89,9 +112,12 @@ def preview_page(
 
 @router.post("/admin/issues/{issue_id}/test", response_class=HTMLResponse)
 async def test_send(
-    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
-    session: Session = db_session, ctx: WebContext = Depends(context),
-) -> Response:  # fmt: skip
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+    ctx: WebContext = Depends(context),
+) -> Response:
     """Mail a marked test copy to the typed addresses (not counted as a send)."""
     try:
         issue = _issue(session, issue_id)
@@ -102,15 +128,23 @@ async def test_send(
     if not problems:
         try:
             sent = await run_in_threadpool(
-                send_test, session, issue, emails=addresses, settings=ctx.settings,
-                signer=ctx.signer, transport=transport_from_settings(ctx.settings), now=clock.now(),
-            )  # fmt: skip
-            return _preview_page(request, admin, session, ctx, issue, addresses=typed,
-                                 test_sent=sent)  # fmt: skip
+                send_test,
+                session,
+                issue,
+                emails=addresses,
+                settings=ctx.settings,
+                signer=ctx.signer,
+                transport=transport_from_settings(ctx.settings),
+                now=clock.now(),
+            )
+            return _preview_page(
+                request, admin, session, ctx, issue, addresses=typed, test_sent=sent
+            )
         except (NothingToSend, ValueError, DeliveryError) as error:
             problems.append(str(error))
-    return _preview_page(request, admin, session, ctx, issue, status=422, addresses=typed,
-                         test_problems=problems)  # fmt: skip
+    return _preview_page(
+        request, admin, session, ctx, issue, status=422, addresses=typed, test_problems=problems
+    )
 
 
 def confirmed_readers(session: Session) -> int:
@@ -121,9 +155,11 @@ def confirmed_readers(session: Session) -> int:
 
 @router.get("/admin/issues/{issue_id}/send", response_class=HTMLResponse)
 def confirm_send(
-    issue_id: int, request: Request, admin: AdminSession = Depends(current_admin),
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(current_admin),
     session: Session = db_session,
-) -> Response:  # fmt: skip
+) -> Response:
     """The confirm step: "Send to N confirmed readers?"."""
     try:
         issue = _issue(session, issue_id)
@@ -131,15 +167,23 @@ def confirm_send(
         return _not_found(request, admin, issue_id)
     if issue.status != IssueStatus.DRAFT:
         return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
-    return render(request, "admin/send_confirm.html", admin=admin, issue=issue,
-                  readers=confirmed_readers(session))  # fmt: skip
+    return render(
+        request,
+        "admin/send_confirm.html",
+        admin=admin,
+        issue=issue,
+        readers=confirmed_readers(session),
+    )
 
 
 @router.post("/admin/issues/{issue_id}/send", response_class=HTMLResponse)
 async def start(
-    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
-    session: Session = db_session, ctx: WebContext = Depends(context),
-) -> Response:  # fmt: skip
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+    ctx: WebContext = Depends(context),
+) -> Response:
     """Start the send (a second click does nothing more) and go to the progress page."""
     if session.get(Issue, issue_id) is None:
         return _not_found(request, admin, issue_id)
@@ -148,8 +192,14 @@ async def start(
             delivery.start_send, session, issue_id=issue_id, now=clock.now(), settings=ctx.settings
         )
     except (delivery.SendError, NothingToSend) as error:
-        return problem(request, admin, "The send did not start", str(error), status=409,
-                       back=(f"/admin/issues/{issue_id}", "Back to the issue"))  # fmt: skip
+        return problem(
+            request,
+            admin,
+            "The send did not start",
+            str(error),
+            status=409,
+            back=(f"/admin/issues/{issue_id}", "Back to the issue"),
+        )
     return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
 
 
@@ -171,16 +221,23 @@ def progress_json(session: Session, issue: Issue) -> dict[str, Any]:
 
 @router.get("/admin/issues/{issue_id}/progress", response_class=HTMLResponse)
 def progress_page(
-    issue_id: int, request: Request, admin: AdminSession = Depends(current_admin),
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(current_admin),
     session: Session = db_session,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """The live progress bar (JS polls progress.json; without JS the page refreshes itself)."""
     try:
         issue = _issue(session, issue_id)
     except _Missing:
         return _not_found(request, admin, issue_id)
-    return render(request, "admin/progress.html", admin=admin, issue=issue,
-                  progress=progress_json(session, issue))  # fmt: skip
+    return render(
+        request,
+        "admin/progress.html",
+        admin=admin,
+        issue=issue,
+        progress=progress_json(session, issue),
+    )
 
 
 @router.get("/admin/issues/{issue_id}/progress.json")
@@ -215,26 +272,32 @@ def _control(
 
 @router.post("/admin/issues/{issue_id}/pause", response_class=HTMLResponse)
 def pause(
-    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
     session: Session = db_session,
-) -> Response:  # fmt: skip
+) -> Response:
     """Pause a running send (batches in flight finish; nothing new starts)."""
     return _control(request, admin, session, issue_id, "pause")
 
 
 @router.post("/admin/issues/{issue_id}/resume", response_class=HTMLResponse)
 def resume(
-    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
     session: Session = db_session,
-) -> Response:  # fmt: skip
+) -> Response:
     """Resume a paused send."""
     return _control(request, admin, session, issue_id, "resume")
 
 
 @router.post("/admin/issues/{issue_id}/cancel", response_class=HTMLResponse)
 def cancel(
-    issue_id: int, request: Request, admin: AdminSession = Depends(admin_form),
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
     session: Session = db_session,
-) -> Response:  # fmt: skip
+) -> Response:
     """Cancel a send: readers not yet mailed get nothing."""
     return _control(request, admin, session, issue_id, "cancel")

@@ -60,28 +60,46 @@ def _parse_weight(text: str) -> float | str:
 
 
 def _page(
-    request: Request, admin: AdminSession, session: Session, *, weeks: int, status: int = 200,
-    flash: str | None = None, error: str | None = None, error_key: str | None = None,
+    request: Request,
+    admin: AdminSession,
+    session: Session,
+    *,
+    weeks: int,
+    status: int = 200,
+    flash: str | None = None,
+    error: str | None = None,
+    error_key: str | None = None,
     typed: dict[str, str] | None = None,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     rows = source_table(session, weeks=weeks, now=clock.now())
     shown = [ShownSource(row, clicks_in_words(row)) for row in rows]
     # A refused weight is shown again in its row, or in the form below for a source not listed.
     in_table = error_key in {row.key for row in rows}
     return render(
-        request, "admin/sources.html", status=status, admin=admin, sources=shown, weeks=weeks,
-        click_weeks=CLICK_WEEKS, max_weight=MAX_WEIGHT, flash=flash, error=error,
-        error_key=error_key if in_table else None, typed=typed or {},
+        request,
+        "admin/sources.html",
+        status=status,
+        admin=admin,
+        sources=shown,
+        weeks=weeks,
+        click_weeks=CLICK_WEEKS,
+        max_weight=MAX_WEIGHT,
+        flash=flash,
+        error=error,
+        error_key=error_key if in_table else None,
+        typed=typed or {},
         new_source=(typed or {}) if error and not in_table else {},
-    )  # fmt: skip
+    )
 
 
 @router.get("/admin/sources", response_class=HTMLResponse)
 def sources(
-    request: Request, weeks: int = Query(POST_WEEKS, ge=1, le=52),
-    saved: str = Query("", max_length=600), admin: AdminSession = Depends(current_admin),
+    request: Request,
+    weeks: int = Query(POST_WEEKS, ge=1, le=52),
+    saved: str = Query("", max_length=600),
+    admin: AdminSession = Depends(current_admin),
     session: Session = db_session,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """Every source with its recent posts, readers' clicks and weight, each weight editable."""
     flash = None
     row = session.get(SourceWeight, saved) if saved else None
@@ -104,8 +122,14 @@ async def save_weight(
     except InvalidSourceWeight as error:
         key = source_key(source)
         return _page(
-            request, admin, session, weeks=weeks, status=422, error=str(error).capitalize(),
-            error_key=key, typed={"source": source[:200], "weight": text[:40]},
-        )  # fmt: skip
+            request,
+            admin,
+            session,
+            weeks=weeks,
+            status=422,
+            error=str(error).capitalize(),
+            error_key=key,
+            typed={"source": source[:200], "weight": text[:40]},
+        )
     query = urlencode({"weeks": weeks, "saved": row.source_key})
     return RedirectResponse(f"/admin/sources?{query}", 303)

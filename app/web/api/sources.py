@@ -33,10 +33,13 @@ class WeightIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     weight: float = Field(
-        ge=MIN_WEIGHT, le=MAX_WEIGHT, allow_inf_nan=False, strict=True,
+        ge=MIN_WEIGHT,
+        le=MAX_WEIGHT,
+        allow_inf_nan=False,
+        strict=True,
         description="1 is the default; 2 counts the source's stories twice; 0 lists them only "
         "when pinned",
-    )  # fmt: skip
+    )
 
 
 class SourceOut(BaseModel):
@@ -93,11 +96,16 @@ def list_sources(
     rows = source_table(session, weeks=weeks, now=clock.now())
     sources = [
         SourceOut(
-            source=row.name, weight=row.weight, weight_set=row.weight_set, posts=row.posts,
-            click_prior=row.click_prior, listed=row.listed, clicks=row.clicks,
+            source=row.name,
+            weight=row.weight,
+            weight_set=row.weight_set,
+            posts=row.posts,
+            click_prior=row.click_prior,
+            listed=row.listed,
+            clicks=row.clicks,
         )
         for row in rows
-    ]  # fmt: skip
+    ]
     return SourcesOut(weeks=weeks, sources=sources)
 
 
