@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.db import enqueue
-from app.models import Feed, Subscriber, SubscriberStatus
+from app.models import Feed, SubscriberStatus
 from app.posts.feeds import FeedExists, add_feed
 from app.posts.store import check_http_url, clean_topics
+from app.readers.directory import all_readers, find_readers
 from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
 from app.readers.importing import import_subscribers
 from app.web.admin.auth import AdminSession, admin_form, current_admin
@@ -27,19 +26,9 @@ PAGE = 50
 MAX_UPLOAD = 20_000_000
 
 
-def _conditions(q: str, status: str) -> list[Any]:
-    conditions: list[Any] = []
-    if status in SubscriberStatus.ALL:
-        conditions.append(Subscriber.status == status)
-    if q.strip():
-        # LIKE wildcards typed by the admin are meant literally.
-        text = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{text}%"
-        conditions.append(
-            Subscriber.email.like(pattern, escape="\\")
-            | func.lower(Subscriber.name).like(pattern, escape="\\")
-        )
-    return conditions
+def _status(status: str) -> str | None:
+    """The list's status filter: the form's "" (or anything unknown) shows every reader."""
+    return status if status in SubscriberStatus.ALL else None
 
 
 @router.get("/admin/readers", response_class=HTMLResponse)
@@ -52,15 +41,9 @@ def readers(
     session: Session = db_session,
 ) -> HTMLResponse:
     """Readers, newest first: search by address or name, filter by status, 50 a page."""
-    conditions = _conditions(q, status)
-    total = session.scalar(select(func.count()).select_from(Subscriber).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Subscriber)
-        .where(*conditions)
-        .order_by(Subscriber.created_at.desc(), Subscriber.id.desc())
-        .limit(PAGE)
-        .offset((page - 1) * PAGE)
-    ).all()
+    rows, total = find_readers(
+        session, query=q, status=_status(status), limit=PAGE, offset=(page - 1) * PAGE
+    )
     return render(
         request,
         "admin/readers.html",
@@ -85,9 +68,7 @@ def export_readers(
     session: Session = db_session,
 ) -> StreamingResponse:
     """The readers the list shows (same search and filter), as CSV."""
-    rows = session.scalars(
-        select(Subscriber).where(*_conditions(q, status)).order_by(Subscriber.id)
-    ).all()
+    rows = all_readers(session, query=q, status=_status(status))
     return StreamingResponse(
         export_subscriber_csv(rows),
         media_type="text/csv; charset=utf-8",

@@ -1,0 +1,28 @@
+"""The domain's errors: one hierarchy, so every edge answers them the same way.
+
+Domain code raises these (or its own subclasses of them) with a message written for the person
+who asked. The web app turns them into answers in one place (`app.web.errors`: JSON under
+`/api`, a page for people); the CLI prints the message and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """A request the domain cannot carry out; `str(error)` says why."""
+
+
+class NotFound(DigestError):
+    """The thing asked for does not exist (HTTP 404)."""
+
+
+class Conflict(DigestError):
+    """The thing exists but its state forbids the request, e.g. editing a sent issue (HTTP 409)."""
+
+
+class Invalid(DigestError, ValueError):
+    """The input cannot be used as given (HTTP 422)."""
+
+
+class Unavailable(DigestError):
+    """A service the request needs is down or refused us; trying later may work (HTTP 503)."""
