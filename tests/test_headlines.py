@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from app.ranking.headlines import Quantity, quantities_conflict, read_headline, strip_wire_clutter
+from app.ranking.headlines import (
+    Quantity,
+    forget_words,
+    quantities_conflict,
+    read_headline,
+    strip_wire_clutter,
+)
 from app.ranking.stories import same_story
 
 
@@ -123,3 +132,24 @@ def test_non_english_and_symbol_titles_read_without_error() -> None:
     assert read_headline("Energiewende: Bundestag beschließt Gesetz").tokens
     assert read_headline("中国光伏装机创纪录").tokens  # one run of letters, no spaces
     assert read_headline("!!! ??? …").tokens == ()
+
+
+def test_reading_in_many_threads_stems_each_word_as_one_thread_does():
+    # A Snowball stemmer keeps the word it is stemming in the instance: one shared by threads
+    # (drafts are ranked in the web app's thread pool) gave wrong stems and raised IndexError.
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [a + b + end for a in letters for b in letters for end in ("ational", "ings", "ness")]
+    expected = [read_headline(word).tokens for word in words]
+    forget_words()  # every word is stemmed anew below, none comes from the per-word cache
+    chunks = [words[start::4] for start in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            read = list(pool.map(lambda chunk: [read_headline(w).tokens for w in chunk], chunks))
+    finally:
+        sys.setswitchinterval(interval)
+    tokens = {}
+    for chunk, got in zip(chunks, read, strict=True):
+        tokens.update(zip(chunk, got, strict=True))
+    assert [tokens[word] for word in words] == expected

@@ -8,6 +8,7 @@ happened, so that `app.ranking.stories` compares events rather than spellings.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
@@ -154,7 +155,9 @@ _STOPWORDS = frozenset(
         )
     ).split()
 )
-_STEMMER = snowballstemmer.stemmer("english")
+# Snowball stemmers keep the word being stemmed in the instance: one per thread, made on first use
+# (drafts are ranked in the web app's thread pool, two editors can rank at once).
+_stemmers = threading.local()
 # What a headline says happened, by kind; two headlines with opposite kinds ("approves" /
 # "cancels", "rise" / "fall") report two events however many words they share. "drop" is both a
 # cancellation and a fall: it conflicts with approval and with a rise.
@@ -344,7 +347,14 @@ def _read_word(word: str) -> tuple[str | None, frozenset[str], str]:
     base = folded[:-2] if folded.endswith("'s") else folded
     if base in _STOPWORDS or (len(base) == 1 and base.isascii()):
         return None, actions, base
-    return _STEMMER.stemWord(base), actions, base
+    return _stem(base), actions, base
+
+
+def _stem(word: str) -> str:
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def forget_words() -> None:
