@@ -1,9 +1,12 @@
-"""Admin accounts: create, verify a password (argon2), rehash old hashes, the demo login."""
+"""Admin accounts: create, verify a password (argon2), rehash old hashes, sessions, demo login."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -11,6 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
+from app.db import session_scope
 from app.models import AdminUser
 from app.readers.subscriptions import InvalidAddress, normalise_email
 
@@ -20,9 +25,16 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; this only stops absurd request bodies
 
 _hasher = PasswordHasher()
-# Verifying an unknown address against this hash costs the same time as a real check, so response
-# times do not tell an attacker which admin addresses exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash of a random password, made on the first login attempt of the process.
+
+    Verifying an unknown address against it costs the same time as a real check, so response
+    times do not tell an attacker which admin addresses exist.
+    """
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(ValueError):
@@ -71,7 +83,7 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
     except AccountError:
         address = ""
     admin = session.scalar(select(AdminUser).where(AdminUser.email == address)) if address else None
-    stored = admin.password_hash if admin is not None else _DUMMY_HASH
+    stored = admin.password_hash if admin is not None else _dummy_hash()
     try:
         _hasher.verify(stored, password[:MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
@@ -87,11 +99,24 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
     return admin
 
 
+def password_fingerprint(password_hash: str) -> str:
+    """A short digest of the stored hash that a login session carries: a new password changes
+    it, which ends every session made with the old one."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def session_admin(session: Session, *, admin_id: int, fingerprint: str) -> AdminUser | None:
+    """The admin a login session names, if still active and with the password it was made with."""
+    admin = session.get(AdminUser, admin_id)
+    if admin is None or not admin.is_active:
+        return None
+    if not hmac.compare_digest(fingerprint, password_fingerprint(admin.password_hash)):
+        return None
+    return admin
+
+
 def create_admin_command(email: str, password: str) -> str:
     """`digest admin create EMAIL`: create or reset an admin in the configured database."""
-    from app import clock
-    from app.db import session_scope
-
     with session_scope() as session:
         admin = create_admin(session, email=email, password=password, now=clock.now())
         return f"admin {admin.email} can now log in at /admin"

@@ -184,9 +184,9 @@ def api(host: str, port: int) -> None:
 def worker(celery_args: tuple[str, ...]) -> None:
     """Production: a Celery worker (extra arguments go to celery, e.g. --concurrency 4)."""
     settings = _settings(production=True)
-    from workers.celery_app import celery_app
+    from workers.celery_app import process_app
 
-    celery_app.worker_main(["worker", "--loglevel=INFO", "-Q", settings.queue, *celery_args])
+    process_app().worker_main(["worker", "--loglevel=INFO", "-Q", settings.queue, *celery_args])
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -194,11 +194,11 @@ def worker(celery_args: tuple[str, ...]) -> None:
 def beat(celery_args: tuple[str, ...]) -> None:
     """Production: Celery beat, the scheduler (run exactly one)."""
     settings = _settings(production=True)
-    from workers.celery_app import celery_app
+    from workers.celery_app import process_app
 
     schedule = str(settings.var_dir / "celerybeat-schedule")
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    celery_app.start(["beat", "--loglevel=INFO", "--schedule", schedule, *celery_args])
+    process_app().start(["beat", "--loglevel=INFO", "--schedule", schedule, *celery_args])
 
 
 @main.command()
@@ -255,13 +255,13 @@ def rank(week: str | None) -> None:
 @click.option("--timeout", type=float, default=None, help="Stop watching after this many seconds.")
 def send(issue_id: int, timeout: float | None) -> None:
     """Send an issue (or watch a running send) with a progress bar; the workers deliver."""
-    from app.delivery import SendError
     from app.delivery.console import send_with_progress
+    from app.errors import DigestError
 
     settings = _settings()
     try:
         send_with_progress(issue_id, settings=settings, timeout=timeout)
-    except SendError as error:
+    except DigestError as error:
         raise click.ClickException(str(error)) from error
 
 

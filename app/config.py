@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+from celery.schedules import crontab
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -45,6 +49,85 @@ def _split_list(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+# --- DIGEST_SMTP_URL: parsed with the settings, so a bad one stops the start ---------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_QUERY_KEYS = ("starttls", "timeout", "verify")
+
+
+@dataclass(frozen=True)
+class SMTPConfig:
+    """Where and how to reach the SMTP server, parsed from DIGEST_SMTP_URL."""
+
+    host: str
+    port: int
+    username: str = ""
+    password: str = field(default="", repr=False)
+    implicit_tls: bool = False
+    starttls: bool = False
+    verify: bool = True
+    timeout: float = 30.0
+
+
+def _redact(url: str) -> str:
+    # Error messages end up in logs and the admin UI: never show the password.
+    return re.sub(r"(://[^:@/?#]*:)[^/?#]*@", r"\1***@", url)
+
+
+def _flag(value: str, name: str, shown: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError(f"SMTP URL {shown}: {name}={value!r} must be true or false")
+
+
+def parse_smtp_url(url: str) -> SMTPConfig:
+    """Parse `smtp://user:pass@host:port?starttls=true` or `smtps://…`; ValueError if bad."""
+    shown = _redact(url)
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"SMTP URL {shown}: {error} (the port must be 1-65535)") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps"):
+        raise ValueError(f"SMTP URL {shown}: scheme must be smtp:// or smtps://, not {scheme!r}")
+    if not parts.hostname:
+        raise ValueError(f"SMTP URL {shown}: the host is missing")
+    if port == 0:
+        raise ValueError(f"SMTP URL {shown}: port 0 is not a usable port")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ValueError(f"SMTP URL {shown}: unexpected path or fragment")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - set(_QUERY_KEYS))
+    if unknown:
+        raise ValueError(f"SMTP URL {shown}: unknown option(s) {unknown}; known: {_QUERY_KEYS}")
+    starttls = _flag(options.get("starttls", "false"), "starttls", shown)
+    if scheme == "smtps" and starttls:
+        raise ValueError(f"SMTP URL {shown}: smtps:// is already TLS; drop ?starttls=true")
+    try:
+        timeout = float(options.get("timeout", "30"))
+    except ValueError:
+        timeout = -1.0
+    if not 0 < timeout < 3600:
+        raise ValueError(
+            f"SMTP URL {shown}: timeout must be a number of seconds between 0 and 3600"
+        )
+    default_port = 465 if scheme == "smtps" else 587 if starttls else 25
+    return SMTPConfig(
+        host=parts.hostname,
+        port=port or default_port,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        implicit_tls=scheme == "smtps",
+        starttls=starttls,
+        verify=_flag(options.get("verify", "true"), "verify", shown),
+        timeout=timeout,
+    )
 
 
 class Settings(BaseSettings):
@@ -107,16 +190,12 @@ class Settings(BaseSettings):
     def _valid_smtp_url(cls, value: str) -> str:
         """A mistyped DIGEST_SMTP_URL stops the start with its reason, not the first send."""
         if value:
-            from app.delivery.transports import parse_smtp_url
-
             parse_smtp_url(value)
         return value
 
     @field_validator("schedule")
     @classmethod
     def _valid_schedule(cls, value: str) -> str:
-        from celery.schedules import crontab
-
         fields = value.split()
         if len(fields) != 5:
             raise ValueError(f"five cron fields (UTC) are needed, got {value!r}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -12,29 +12,33 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-# Signature of the function that hands a task to the broker: (task name, args).
-Publisher = Callable[[str, tuple[Any, ...]], None]
+from app import config, jobs
+
 _PENDING = "digest_pending_tasks"
+# None: publish through a broker app for the configured settings (`jobs.default_publisher`).
+_publisher: jobs.Publisher | None = None
 
 
-def _publish_with_celery(name: str, args: tuple[Any, ...]) -> None:
-    from workers.celery_app import celery_app
+def set_publisher(publisher: jobs.Publisher | None) -> None:
+    """Choose how tasks are published: the worker's own Celery app, or a test's collector.
 
-    celery_app.send_task(name, args=list(args))
-
-
-_publisher: Publisher = _publish_with_celery
-
-
-def set_publisher(publisher: Publisher | None) -> None:
-    """Swap how tasks are published (tests collect them and run the task functions directly)."""
+    `None` goes back to the default, a Celery app on the configured broker made on first use.
+    """
     global _publisher
-    _publisher = publisher or _publish_with_celery
+    _publisher = publisher
 
 
-def publish(task_name: str, *args: Any) -> None:
-    """Publish a task now (for task code that runs outside any transaction)."""
-    _publisher(task_name, args)
+def _publish(name: str, args: tuple[Any, ...], countdown: float | None = None) -> None:
+    publisher = _publisher or jobs.default_publisher()
+    if countdown is None:  # so a collector that never sees a delayed task may take two arguments
+        publisher(name, args)
+    else:
+        publisher(name, args, countdown=countdown)
+
+
+def publish(task_name: str, *args: Any, countdown: float | None = None) -> None:
+    """Publish a task now, or after `countdown` seconds (for task code outside a transaction)."""
+    _publish(task_name, args, countdown)
 
 
 def enqueue(session: Session, task_name: str, *args: Any) -> None:
@@ -45,7 +49,7 @@ def enqueue(session: Session, task_name: str, *args: Any) -> None:
 @event.listens_for(Session, "after_commit")
 def _publish_pending(session: Session) -> None:
     for name, args in session.info.pop(_PENDING, []):
-        _publisher(name, args)
+        _publish(name, args)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -143,10 +147,9 @@ def engine_for(url: str) -> Engine:
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    """Sessions bound to the configured database."""
-    from app.config import get_settings
-
-    return sessionmaker(engine_for(url or get_settings().sqlalchemy_url), expire_on_commit=False)
+    """Sessions bound to `url`, by default the configured database."""
+    url = url or config.get_settings().sqlalchemy_url
+    return sessionmaker(engine_for(url), expire_on_commit=False)
 
 
 @contextmanager

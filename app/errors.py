@@ -7,9 +7,15 @@ who asked. The web app turns them into answers in one place (`app.web.errors`: J
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DigestError(Exception):
     """A request the domain cannot carry out; `str(error)` says why."""
+
+    def answer(self) -> dict[str, Any]:
+        """The error as JSON for a program: `detail` says why; a subclass may add facts."""
+        return {"detail": str(self)}
 
 
 class NotFound(DigestError):

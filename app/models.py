@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum, nonmember
 from typing import Any
 
 from sqlalchemy import (
@@ -54,13 +55,20 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class SubscriberStatus:
+class SubscriberStatus(StrEnum):
+    """A reader's place in the subscription state machine (SPEC §10), as stored."""
+
     PENDING = "pending"
     CONFIRMED = "confirmed"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
-    COMPLAINED = "complained"
-    ALL = (PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+    COMPLAINED = "complained"  # a spam complaint (SPEC §9): suppresses like a hard bounce
+
+    ALL = nonmember((PENDING, CONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED))
+    # On the list, or on the way to it: the readers an unsubscribe changes anything for.
+    SUBSCRIBED = nonmember((PENDING, CONFIRMED))
+    # Never mailed again, and never brought back by a new subscribe or an import.
+    SUPPRESSED = nonmember((BOUNCED, COMPLAINED))
 
 
 class Subscriber(Base):
@@ -140,15 +148,25 @@ class Post(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class IssueStatus:
+class IssueStatus(StrEnum):
+    """Where an issue is on its way out, as stored (SPEC §6 issue JSON)."""
+
     DRAFT = "draft"
     SENDING = "sending"
     PAUSED = "paused"
     SENT = "sent"
     CANCELLED = "cancelled"
-    # Once mail went out to some readers, an issue's posts count as sent (never listed again)
-    # and its clicks count as readers' evidence.
-    MAILED = (SENDING, PAUSED, SENT)
+
+    ALL = nonmember((DRAFT, SENDING, PAUSED, SENT, CANCELLED))
+    # A send runs (or waits for `resume`): it can be paused or cancelled.
+    RUNNING = nonmember((SENDING, PAUSED))
+    # Nothing more will go out.
+    ENDED = nonmember((SENT, CANCELLED))
+    # Mail went out to some readers and the send was not called off: the issue's posts count as
+    # sent (never listed again) and its clicks count as readers' evidence.
+    MAILED = nonmember((SENDING, PAUSED, SENT))
+    # A send was started, whatever came of it (cancelled ones too): the issues with a history.
+    STARTED = nonmember((SENDING, PAUSED, SENT, CANCELLED))
 
 
 class Issue(Base):
@@ -196,7 +214,9 @@ class IssueItem(Base):
     post: Mapped[Post] = relationship()
 
 
-class DeliveryState:
+class DeliveryState(StrEnum):
+    """A ledger row's state (SPEC §9): pending → sending → one terminal state."""
+
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
@@ -204,7 +224,12 @@ class DeliveryState:
     BOUNCED = "bounced"
     UNKNOWN = "unknown"
     SKIPPED = "skipped"  # the reader left before their message went
-    TERMINAL = (SENT, FAILED, BOUNCED, UNKNOWN, SKIPPED)
+
+    ALL = nonmember((PENDING, SENDING, SENT, FAILED, BOUNCED, UNKNOWN, SKIPPED))
+    # Still to be settled: waiting for a batch, or leased to one.
+    OPEN = nonmember((PENDING, SENDING))
+    # Settled for good: no row ever leaves these.
+    TERMINAL = nonmember((SENT, FAILED, BOUNCED, UNKNOWN, SKIPPED))
 
 
 class Delivery(Base):

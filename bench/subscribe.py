@@ -26,6 +26,8 @@ from fastapi.responses import JSONResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app import jobs  # noqa: E402  (task names only: no settings are read on import)
+
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CONSTANT_PATH = "/bench/constant"
@@ -295,9 +297,7 @@ def _confirmations_in(message: str | bytes) -> int:
     if envelope.get("properties", {}).get("body_encoding") == "base64":
         body = base64.b64decode(body)
     args = json.loads(body)[0]  # Celery message protocol 2: [args, kwargs, embed]
-    if task == "digest.send_confirmations":
-        return len(args[0])
-    return 1 if task == "digest.send_confirmation" else 0
+    return len(args[0]) if task == jobs.SEND_CONFIRMATIONS else 0
 
 
 def remove_stores(stores: Stores) -> None:

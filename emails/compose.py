@@ -18,10 +18,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from emails.render import Rendered
+import dkim
 
 # "%%" never survives rendering of untrusted text (render.clean_text breaks it), so this
 # marker in a rendered body can only come from our own templates.
@@ -84,6 +82,15 @@ _TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML = (
 )
 _SLOTS = frozenset({_TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML})
 _TEMPLATE_MAGIC = b"weekly-digest-template/1\n"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A finished email as `emails.render` makes it: subject line, HTML part, plain-text part."""
+
+    subject: str
+    html: str
+    text: str
 
 
 def _wrap_tokens(tokens: list[str]) -> list[str]:
@@ -376,8 +383,6 @@ def make_message_id(
 
 def sign_dkim(message: bytes, *, selector: str, domain: str, private_key: bytes) -> bytes:
     """The message with a DKIM-Signature prepended; h= covers both List-Unsubscribe headers."""
-    import dkim  # imported here: only installations that sign need it loaded
-
     signature = dkim.sign(
         message,
         selector.encode("ascii"),

@@ -14,7 +14,7 @@ import mjml
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from emails.compose import UNSUBSCRIBE_PLACEHOLDER
+from emails.compose import UNSUBSCRIBE_PLACEHOLDER, Rendered
 
 TEMPLATE_DIR = Path(__file__).parent
 SUMMARY_CHARS = 220
@@ -28,15 +28,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-
 _WHITESPACE = re.compile(r"\s+")
 # Characters kept as-is in URLs; everything else (quotes, <, >, spaces, non-ASCII) is %-encoded.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A finished email: subject line, HTML part and plain-text part."""
-
-    subject: str
-    html: str
-    text: str
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from app.migrate import upgrade
 
 pytest_plugins = ["tests.smtp_server"]
 
-# Importing workers.celery_app builds the Celery app from the environment's settings, which in
-# embedded mode creates var/broker.db under the current directory: point it at a scratch folder
-# so the suite never writes into a checkout's var/ (only `digest serve` should).
+# A Celery app made from the environment's settings (the default publisher, `app.jobs`) creates
+# var/broker.db under the current directory in embedded mode: point it at a scratch folder so
+# the suite never writes into a checkout's var/ (only `digest serve` should).
 os.environ.setdefault("DIGEST_VAR_DIR", tempfile.mkdtemp(prefix="digest-tests-var-"))
 
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

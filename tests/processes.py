@@ -114,8 +114,8 @@ def publisher_for(settings: Settings) -> tuple[Celery, Callable[[str, tuple[Any,
     """A real Celery producer on `settings`' broker, as a publisher for `app.db.set_publisher`."""
     app = make_celery(settings)
 
-    def publish(name: str, args: tuple[Any, ...]) -> None:
-        app.send_task(name, args=list(args), queue=settings.queue)
+    def publish(name: str, args: tuple[Any, ...], countdown: float | None = None) -> None:
+        app.send_task(name, args=list(args), queue=settings.queue, countdown=countdown)
 
     return app, publish
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -10,6 +13,7 @@ from argon2 import PasswordHasher
 from app.accounts import (
     DEMO_EMAIL,
     AccountError,
+    _dummy_hash,
     authenticate,
     create_admin,
     ensure_demo_admin,
@@ -55,3 +59,31 @@ def test_the_demo_admin_keeps_one_password_in_a_private_file(db, tmp_path):
     path = tmp_path / "demo-admin.txt"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert authenticate(db, email=email, password=password, now=NOW) is not None
+
+
+def test_importing_accounts_hashes_nothing():
+    # The dummy hash evens out login timing for unknown addresses; made at import, it cost every
+    # process that imports the app (workers, the CLI) an argon2 hash and its memory.
+    probe = (
+        "import argon2\n"
+        "calls = []\n"
+        "real = argon2.PasswordHasher.hash\n"
+        "argon2.PasswordHasher.hash = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+        "import app.accounts\n"
+        "print(len(calls))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "0"
+
+
+def test_one_dummy_hash_serves_every_unknown_address(db, monkeypatch):
+    _dummy_hash.cache_clear()
+    made = []
+    real = PasswordHasher.hash
+    monkeypatch.setattr(PasswordHasher, "hash", lambda *a, **k: made.append(1) or real(*a, **k))
+    for stranger in ("a@example.org", "b@example.org", "not an address"):
+        assert authenticate(db, email=stranger, password="long enough pass", now=NOW) is None
+    assert len(made) == 1

@@ -13,11 +13,11 @@ from sqlalchemy import event, select
 
 from app.accounts import create_admin
 from app.delivery import send_batch
-from app.delivery.outbox import OutboxTransport
+from app.delivery.transports import OutboxTransport
+from app.issues.review import stories
 from app.models import Delivery, Feed, Issue, IssueStatus, Post, Subscriber
 from app.readers.importing import import_subscribers
 from app.web import create_app
-from app.web.admin.review import stories
 from tests.test_issues import NOW, WEEK, seed_week
 
 EMAIL, PASSWORD = "editor@example.org", "correct horse battery staple"

@@ -123,3 +123,11 @@ def test_export_is_csv_with_formulas_neutralised(client, admin_headers):
     lines = export.text.splitlines()
     assert lines[0].startswith("email,name,status")
     assert lines[1].startswith("eve@example.org,'=HYPERLINK(1),confirmed")
+
+
+def test_search_takes_like_wildcards_literally(client, admin_headers):
+    emails = ["a_b@example.org", "axb@example.org", "p%q@example.org", "pxq@example.org"]
+    assert _import(client, admin_headers, [{"email": e} for e in emails]).json()["created"] == 4
+    for query, expected in (("a_b", ["a_b@example.org"]), ("p%q", ["p%q@example.org"])):
+        found = client.get("/api/subscribers", params={"q": query}, headers=admin_headers).json()
+        assert ([r["email"] for r in found["items"]], found["total"]) == (expected, 1)

@@ -12,17 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
-from app.delivery.outbox import OutboxTransport
+from app.config import Settings, parse_smtp_url
 from app.delivery.transports import (
+    DeliveryError,
     HardBounce,
+    OutboxTransport,
     OutcomeUnknown,
     PermanentFailure,
     SMTPTransport,
     TemporaryFailure,
     TransportUnavailable,
-    parse_smtp_url,
+    Verdict,
+    retry_delay,
     transport_from_settings,
+    verdict,
 )
 from tests.smtp_server import SMTPTestServer
 
@@ -185,6 +188,30 @@ def test_rcpt_refusal_is_classified_and_connection_stays_usable(
     (received,) = smtp_server.wait_for(1)
     assert received.rcpt_tos == ["good@example.net"]
     assert smtp_server.session_count == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (TemporaryFailure("4.2.1 Try later", 451), Verdict.RETRY),
+        (HardBounce("5.1.1 User unknown", 550), Verdict.BOUNCED),
+        (PermanentFailure("5.7.1 Rejected", 554), Verdict.FAILED),
+        (OutcomeUnknown("connection lost after the message data"), Verdict.UNKNOWN),
+        (TransportUnavailable("authentication failed", 535), Verdict.UNAVAILABLE),
+        (DeliveryError("something else"), Verdict.FAILED),
+        (ValueError("recipient 'x' is not a usable email address"), Verdict.FAILED),
+    ],
+)
+def test_verdict_says_what_each_error_means_for_the_reader(
+    error: Exception, expected: Verdict
+) -> None:
+    assert verdict(error) is expected
+
+
+def test_retry_delays_run_out_after_one_try_each() -> None:
+    delays = [15, 60, 180]
+    assert [retry_delay(delays, tries) for tries in (1, 2, 3, 4, 5)] == [15, 60, 180, None, None]
+    assert retry_delay([], 1) is None
 
 
 def test_fault_rule_can_match_by_callable(smtp_server: SMTPTestServer) -> None:

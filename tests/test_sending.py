@@ -20,6 +20,7 @@ from app.delivery import (
     start_send,
     sweep,
 )
+from app.delivery.engine import REQUEUE_WITHIN, BatchResult, requeue_countdown
 from app.delivery.ledger import Ledger
 from app.delivery.transports import SMTPTransport
 from app.issues.mail import NothingToSend
@@ -248,6 +249,18 @@ def test_temporary_failure_is_retried_later_then_sent(db, sessions, send_setting
     row = deliveries(db, issue.id)["r0@example.org"]
     assert (row.state, row.attempts) == ("sent", 2)
     assert len(smtp_server.wait_for(1)) == 1
+
+
+def test_a_batch_with_a_retry_due_soon_runs_again_then_and_later_ones_wait_for_the_sweeper():
+    due = BatchResult(claimed=3, retry_at=T0 + timedelta(seconds=15))
+    assert requeue_countdown(due, now=T0) == 15
+    assert requeue_countdown(due, now=T0 + timedelta(seconds=14.2)) == 1  # never "now"
+    assert requeue_countdown(due, now=T0 + timedelta(seconds=30)) == 1  # overdue: at once
+    assert requeue_countdown(due, now=T0 - timedelta(seconds=REQUEUE_WITHIN - 15)) == 60
+    assert requeue_countdown(due, now=T0 - timedelta(seconds=REQUEUE_WITHIN - 14)) is None
+    assert requeue_countdown(BatchResult(claimed=3), now=T0) is None  # nothing deferred
+    # Claimed nothing: another run holds the rows and decides for itself.
+    assert requeue_countdown(BatchResult(claimed=0, retry_at=T0), now=T0) is None
 
 
 def test_temporary_failures_past_the_last_delay_fail(db, sessions, send_settings, smtp_server):

@@ -27,6 +27,11 @@ def test_serve_from_empty_folder_runs_the_whole_reader_journey(tmp_path):
         health = httpx.get(f"{service.base_url}/healthz").json()
         assert health == {"status": "ok", "database": "ok", "broker": "ok"}
         assert len(service.children()) >= 3  # digest serve + celery worker + celery beat
+        # Both found the Celery app, which `workers.celery_app` makes only when asked for it.
+        log = service.folder / "serve.log"
+        wait_until(lambda: "beat: Starting..." in log.read_text(errors="replace"), timeout=30)
+        ready = re.compile(r"embedded@\S+ ready\.")
+        wait_until(lambda: ready.search(log.read_text(errors="replace")), timeout=30)
 
         answer = httpx.post(f"{service.base_url}/subscribe", json={"email": "new@example.org"})
         assert answer.status_code == 202

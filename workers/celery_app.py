@@ -1,17 +1,22 @@
-"""The Celery app and its beat schedule; the broker is Redis in production, SQLite when embedded."""
+"""The Celery app of the worker and beat: the broker app, its tasks and the beat schedule.
+
+Nothing is built on import. `celery -A workers.celery_app worker|beat|inspect` asks this module
+for `app`, which is made then, once per process, from the settings (`process_app`).
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
-from pathlib import Path
+from functools import cache
 from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
 from celery.signals import setup_logging
 
+from app import jobs
 from app.config import Settings, get_settings
+from app.db import set_publisher
+from app.logs import configure_logging
 
 
 def schedule_from_cron(expression: str) -> crontab:
@@ -30,55 +35,37 @@ def schedule_from_cron(expression: str) -> crontab:
 
 
 def make_celery(settings: Settings) -> Celery:
-    """A Celery app configured from `settings`."""
-    app = Celery("digest", broker=settings.celery_broker_url, include=["workers.tasks"])
-    app.conf.update(
-        task_ignore_result=True,
-        task_acks_late=True,  # a task lost with its worker is delivered again...
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,  # ...and a busy worker does not hoard others' work
-        task_default_queue=settings.queue,
-        timezone="UTC",
-        enable_utc=True,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
-        worker_hijack_root_logger=False,
-        beat_schedule={
-            "draft-weekly-issue": {
-                "task": "digest.draft_weekly_issue",
-                "schedule": schedule_from_cron(settings.schedule),
-            },
-            "poll-feeds": {
-                "task": "digest.poll_feeds",
-                "schedule": settings.feed_poll_minutes * 60.0,
-            },
-            "sweep-sends": {"task": "digest.sweep", "schedule": 60.0},
+    """A Celery app configured from `settings`, with the tasks and the beat schedule."""
+    app = jobs.broker_app(settings)
+    app.conf.include = ["workers.tasks"]  # the worker imports them; they are shared tasks
+    app.conf.beat_schedule = {
+        "draft-weekly-issue": {
+            "task": jobs.DRAFT_WEEKLY_ISSUE,
+            "schedule": schedule_from_cron(settings.schedule),
         },
-        beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
-    )
-    if settings.embedded_broker:
-        # kombu's SQLAlchemy transport hands its options to create_engine: none of Redis' apply.
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
-        app.conf.broker_transport_options = {}
-        _use_wal(settings.var_dir / "broker.db")
+        "poll-feeds": {"task": jobs.POLL_FEEDS, "schedule": settings.feed_poll_minutes * 60.0},
+        "sweep-sends": {"task": jobs.SWEEP, "schedule": 60.0},
+    }
+    app.conf.beat_schedule_filename = str(settings.var_dir / "celerybeat-schedule")
     return app
 
 
-def _use_wal(path: Path) -> None:
-    """Write-ahead logging for the embedded broker's SQLite file (the mode is kept in the file).
+@cache
+def process_app() -> Celery:
+    """This process's Celery app, made on first use; what its tasks queue goes through it too."""
+    app = make_celery(get_settings())
+    set_publisher(jobs.publisher_for(app))
+    return app
 
-    In the default rollback-journal mode every publish rewrites and syncs a journal, and the
-    API, the worker and beat block each other's reads while one of them writes."""
-    with closing(sqlite3.connect(path, timeout=30)) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
+
+def __getattr__(name: str) -> Any:
+    """`app` (where `celery -A workers.celery_app` looks) is made on first access (PEP 562)."""
+    if name == "app":
+        return process_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @setup_logging.connect
 def _use_our_logging(loglevel: Any = "INFO", **_: Any) -> None:
     """Workers and beat log like the API: text, or JSON with DIGEST_LOG_FORMAT=json."""
-    from app.logs import configure_logging
-
     configure_logging(get_settings().log_format, loglevel or "INFO")
-
-
-celery_app = make_celery(get_settings())

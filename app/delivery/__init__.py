@@ -1,8 +1,10 @@
 """The send engine (SPEC §8–9): render once, deliver to every confirmed reader exactly once.
 
 Two seams, as in listmonk: the ledger (`ledger.Ledger`, the store that hands out a batch and
-records outcomes) and the messenger (`app.delivery.transports.Transport`). The flow lives
-in `engine`, the controls and the sweeper in `control`.
+records outcomes) and the messenger (`app.delivery.transports.Transport`, whose errors
+`transports.verdict` turns into what happens to the reader). The flow lives in `engine`, the
+controls and the sweeper in `control`, the weekly draft-and-autosend in `weekly`; `transactional`
+sends the confirmation and welcome mails by the same verdicts.
 
 Policy, per recipient:
 

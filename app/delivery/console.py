@@ -13,9 +13,7 @@ from app.config import Settings
 from app.db import session_scope
 from app.delivery.control import progress
 from app.delivery.engine import start_send
-from app.models import IssueStatus
-
-FINISHED = ("sent", "failed", "bounced", "unknown", "skipped")
+from app.models import DeliveryState, IssueStatus
 
 
 def _snapshot(settings: Settings, issue_id: int) -> dict[str, Any]:
@@ -46,7 +44,7 @@ def send_with_progress(
     with click.progressbar(length=state["total"], label="Sending", show_pos=True) as bar:
         shown = 0
         while True:
-            done = sum(state[key] for key in FINISHED)
+            done = sum(state[key] for key in DeliveryState.TERMINAL)
             bar.update(done - shown)
             shown = done
             if state["done"] or state["status"] == IssueStatus.PAUSED:
@@ -57,6 +55,7 @@ def send_with_progress(
             state = _snapshot(settings, issue_id)
     if state["status"] == IssueStatus.PAUSED:
         echo(f"Paused: {state['pause_reason']} (resume with POST /api/issues/{issue_id}/resume)")
-    counts = ", ".join(f"{key} {state[key]}" for key in ("total", *FINISHED, "pending"))
+    shown = ("total", *DeliveryState.TERMINAL, DeliveryState.PENDING)
+    counts = ", ".join(f"{key} {state[key]}" for key in shown)
     echo(f"Issue {issue_id} {state['status']}: {counts}")
     return state

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+from app import jobs
 from app.config import Settings
 from app.db import enqueue
 from app.delivery.engine import SendRefused, batches_with_work, load_issue
@@ -16,15 +17,6 @@ from app.delivery.ledger import finish_if_done
 from app.models import Delivery, DeliveryState, Issue, IssueStatus
 
 log = logging.getLogger(__name__)
-STATES = (
-    DeliveryState.PENDING,
-    DeliveryState.SENDING,
-    DeliveryState.SENT,
-    DeliveryState.FAILED,
-    DeliveryState.BOUNCED,
-    DeliveryState.UNKNOWN,
-    DeliveryState.SKIPPED,
-)
 _QUIET = {"synchronize_session": False}
 
 
@@ -75,7 +67,7 @@ def resume(session: Session, *, issue_id: int, now: datetime) -> bool:
     )
     if moved:
         for batch in batches_with_work(session, issue_id):
-            enqueue(session, "digest.send_batch", issue_id, batch)
+            enqueue(session, jobs.SEND_BATCH, issue_id, batch)
         finish_if_done(session, issue_id=issue_id, now=now)
         return True
     status = load_issue(session, issue_id).status
@@ -86,8 +78,7 @@ def resume(session: Session, *, issue_id: int, now: datetime) -> bool:
 
 def cancel(session: Session, *, issue_id: int, now: datetime) -> bool:
     """Stop a send for good: rows not yet sent become `skipped`. False if already cancelled."""
-    running = (IssueStatus.SENDING, IssueStatus.PAUSED)
-    if _move(session, issue_id, running, IssueStatus.CANCELLED, updated_at=now):
+    if _move(session, issue_id, IssueStatus.RUNNING, IssueStatus.CANCELLED, updated_at=now):
         session.execute(
             update(Delivery)
             .where(Delivery.issue_id == issue_id, Delivery.state == DeliveryState.PENDING)
@@ -106,7 +97,7 @@ def cancel(session: Session, *, issue_id: int, now: datetime) -> bool:
 def progress(session: Session, issue_id: int) -> dict[str, Any]:
     """The issue's status and its ledger counted by state (`done` once nothing more will go)."""
     issue = load_issue(session, issue_id)
-    counts = dict.fromkeys(STATES, 0)
+    counts = dict.fromkeys(DeliveryState.ALL, 0)
     query = (
         select(Delivery.state, func.count())
         .where(Delivery.issue_id == issue_id)
@@ -119,7 +110,7 @@ def progress(session: Session, issue_id: int) -> dict[str, Any]:
         "pause_reason": issue.pause_reason,
         "total": sum(counts.values()),
         **counts,
-        "done": issue.status in (IssueStatus.SENT, IssueStatus.CANCELLED),
+        "done": issue.status in IssueStatus.ENDED,
     }
 
 
@@ -174,7 +165,7 @@ def sweep(session: Session, *, now: datetime, settings: Settings) -> dict[str, i
         if last_move is None or last_move < stall:
             batches |= _due_batches(session, issue_id, now, retries_only=False)
         for batch in sorted(batches):
-            enqueue(session, "digest.send_batch", issue_id, batch)
+            enqueue(session, jobs.SEND_BATCH, issue_id, batch)
         queued += len(batches)
         finished += finish_if_done(session, issue_id=issue_id, now=now)
     if released or queued or finished:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,22 +13,25 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import clock as app_clock
+from app import jobs
 from app.config import Settings
-from app.db import enqueue
+from app.db import enqueue, publish, session_factory
 from app.delivery.ledger import Claimed, Ledger, Outcome, finish_if_done, freeze_recipients
 from app.delivery.transports import (
     DeliveryError,
-    HardBounce,
-    OutcomeUnknown,
-    PermanentFailure,
-    TemporaryFailure,
     Transport,
     TransportUnavailable,
+    Verdict,
+    retry_delay,
+    transport_from_settings,
+    verdict,
 )
+from app.errors import Conflict
+from app.issues.drafts import IssueNotFound
 from app.issues.mail import dkim_signer, prepare_issue_message
 from app.models import Delivery, DeliveryState, Issue, IssueStatus, SubscriberStatus
+from app.readers.links import reader_links
 from app.readers.notifications import sender_domain
-from app.readers.subscriptions import unsubscribe_token
 from app.tokens import Signer
 from emails.compose import MessageTemplate, make_message_id
 
@@ -36,14 +40,14 @@ CHECKPOINT = 50  # messages between re-reads of the issue's status and the reade
 
 
 FANOUT = 200  # batches queued by one request or one fan-out task
+# A batch with 4xx retries due within this many seconds queues itself again for then; later
+# ones are left to the sweeper (every 60 s), so no task waits long in the broker (STYLE).
+REQUEUE_WITHIN = 60
 
 
-class SendError(Exception):
-    """A send operation that cannot be done; the message says why."""
-
-
-class IssueNotFound(SendError):
-    """No issue with that id."""
+class SendError(Conflict):
+    """A send operation that cannot be done; the message says why. (No such issue is
+    `IssueNotFound`, from `app.issues.drafts`.)"""
 
 
 class SendRefused(SendError):
@@ -102,10 +106,17 @@ def queue_batches(session: Session, *, issue_id: int, batches: int) -> None:
     """
     if batches <= FANOUT:
         for batch in range(batches):
-            enqueue(session, "digest.send_batch", issue_id, batch)
+            enqueue(session, jobs.SEND_BATCH, issue_id, batch)
         return
     for first in range(0, batches, FANOUT):
-        enqueue(session, "digest.queue_batches", issue_id, first, min(batches, first + FANOUT))
+        enqueue(session, jobs.QUEUE_BATCHES, issue_id, first, min(batches, first + FANOUT))
+
+
+def publish_batches(*, issue_id: int, first: int, end: int) -> int:
+    """The fan-out task's work: publish batches first..end-1 of a large send; how many."""
+    for batch in range(first, end):
+        publish(jobs.SEND_BATCH, issue_id, batch)
+    return end - first
 
 
 @dataclass
@@ -158,7 +169,7 @@ class _Delivery:
                 subscriber_id=reader,
                 domain=self.domain,
             ),
-            unsubscribe_url=f"{self.base}/unsubscribe/{unsubscribe_token(self.signer, reader)}",
+            unsubscribe_url=reader_links(self.base, self.signer, reader).unsubscribe,
         )
         return self.sign(message) if self.sign is not None else message
 
@@ -172,27 +183,31 @@ class _Delivery:
         try:
             message = self.message(claimed, reader[0])
             transport.send(sender=self.settings.from_address, recipient=reader[0], message=message)
-        except ValueError as error:  # an address no header or envelope can carry
-            return Outcome(claimed, DeliveryState.FAILED, f"cannot address: {error}")
-        except TemporaryFailure as error:
-            return self._retry_or_fail(claimed, error)
-        except HardBounce as error:
-            return Outcome(claimed, DeliveryState.BOUNCED, str(error))
-        except OutcomeUnknown as error:
-            return Outcome(claimed, DeliveryState.UNKNOWN, str(error))
-        except TransportUnavailable:
-            raise
-        except (PermanentFailure, DeliveryError) as error:
-            return Outcome(claimed, DeliveryState.FAILED, str(error))
+        except (DeliveryError, ValueError) as error:
+            return self._failed(claimed, error)
         return Outcome(claimed, DeliveryState.SENT)
 
-    def _retry_or_fail(self, claimed: Claimed, error: TemporaryFailure) -> Outcome:
-        delays = self.settings.retry_delays
-        tries = claimed.attempts + 1
-        if tries > len(delays):
-            return Outcome(claimed, DeliveryState.FAILED, f"gave up after {tries} tries: {error}")
-        due = self.clock() + timedelta(seconds=delays[tries - 1])
-        return Outcome(claimed, DeliveryState.PENDING, str(error), not_before=due)
+    def _failed(self, claimed: Claimed, error: DeliveryError | ValueError) -> Outcome:
+        """Where the row goes after a failed send, by the transports' verdict."""
+        match verdict(error):
+            case Verdict.UNAVAILABLE:
+                raise error  # the whole batch stops and the issue pauses (`_deliver`)
+            case Verdict.RETRY:
+                tries = claimed.attempts + 1
+                delay = retry_delay(self.settings.retry_delays, tries)
+                if delay is None:
+                    why = f"gave up after {tries} tries: {error}"
+                    return Outcome(claimed, DeliveryState.FAILED, why)
+                due = self.clock() + timedelta(seconds=delay)
+                return Outcome(claimed, DeliveryState.PENDING, str(error), not_before=due)
+            case Verdict.BOUNCED:  # the ledger suppresses the reader with this outcome
+                return Outcome(claimed, DeliveryState.BOUNCED, str(error))
+            case Verdict.UNKNOWN:
+                return Outcome(claimed, DeliveryState.UNKNOWN, str(error))
+            case Verdict.FAILED if isinstance(error, ValueError):
+                return Outcome(claimed, DeliveryState.FAILED, f"cannot address: {error}")
+            case _:
+                return Outcome(claimed, DeliveryState.FAILED, str(error))
 
 
 def _deliver(
@@ -270,6 +285,41 @@ def send_batch(
         finally:
             ledger.close()
     return result
+
+
+def run_batch(
+    *,
+    issue_id: int,
+    batch: int,
+    settings: Settings,
+    clock: Callable[[], datetime] = app_clock.now,
+) -> dict[str, int]:
+    """The `digest.send_batch` task's work: `send_batch` on the configured database and
+    transport, then the batch published again if its 4xx retries are due soon."""
+    result = send_batch(
+        session_factory(settings.sqlalchemy_url),
+        issue_id=issue_id,
+        batch=batch,
+        settings=settings,
+        transport=transport_from_settings(settings),
+        clock=clock,
+    )
+    countdown = requeue_countdown(result, now=clock())
+    if countdown is not None:
+        publish(jobs.SEND_BATCH, issue_id, batch, countdown=countdown)
+    return {"claimed": result.claimed, **result.outcomes}
+
+
+def requeue_countdown(result: BatchResult, *, now: datetime) -> int | None:
+    """Seconds until a batch that just ran should run again for its 4xx retries (at least 1).
+
+    None when it claimed nothing (another run has the rows) or no retry is due within
+    REQUEUE_WITHIN seconds: a later retry is the sweeper's.
+    """
+    if not result.claimed or result.retry_at is None:
+        return None
+    wait = (result.retry_at - now).total_seconds()
+    return max(1, math.ceil(wait)) if wait <= REQUEUE_WITHIN else None
 
 
 def batches_with_work(session: Session, issue_id: int) -> list[int]:

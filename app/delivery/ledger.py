@@ -22,6 +22,7 @@ from sqlalchemy import (
     Executable,
     Integer,
     Select,
+    String,
     bindparam,
     exists,
     func,
@@ -45,7 +46,6 @@ from app.models import (
 )
 from app.readers.subscriptions import suppress
 
-UNFINISHED = (DeliveryState.PENDING, DeliveryState.SENDING)
 _QUIET = {"synchronize_session": False}
 _ROWS = Delivery.__table__
 # One outcome, written only while the row is still ours (leased). Built once: a Core statement
@@ -101,7 +101,7 @@ def freeze_recipients(session: Session, *, issue_id: int, batch_size: int, now: 
         literal(issue_id),
         Subscriber.id,
         batch,
-        literal(DeliveryState.PENDING),
+        literal(DeliveryState.PENDING, String),
         literal(0),
         literal(now, UTCDateTime),
     ).where(Subscriber.status == SubscriberStatus.CONFIRMED)
@@ -114,7 +114,9 @@ def freeze_recipients(session: Session, *, issue_id: int, batch_size: int, now: 
 
 def finish_if_done(session: Session, *, issue_id: int, now: datetime) -> bool:
     """Mark a sending issue `sent` once none of its rows is pending or sending."""
-    unfinished = exists().where(Delivery.issue_id == issue_id, Delivery.state.in_(UNFINISHED))
+    unfinished = exists().where(
+        Delivery.issue_id == issue_id, Delivery.state.in_(DeliveryState.OPEN)
+    )
     statement = (
         update(Issue)
         .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~unfinished)

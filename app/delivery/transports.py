@@ -1,18 +1,24 @@
-"""Mail transports: SMTP and a folder outbox behind one small interface (listmonk's messenger)."""
+"""Mail transports: SMTP and a folder outbox behind one small interface (listmonk's messenger).
+
+Their errors say what went wrong; `verdict` says, in one place, what that means for the reader.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from email.utils import parseaddr
-from typing import TYPE_CHECKING, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from app.config import Settings
+from app.config import Settings, SMTPConfig, parse_smtp_url
 
 logger = logging.getLogger(__name__)
 
@@ -46,93 +52,51 @@ class OutcomeUnknown(DeliveryError):
     """The connection broke after the message data went out: it may or may not have arrived."""
 
 
+class Verdict(StrEnum):
+    """What a failed `Transport.send` means for the reader the message was for (SPEC §9)."""
+
+    RETRY = "retry"  # SMTP 4xx: this reader again later, after the next retry delay
+    BOUNCED = "bounced"  # no such mailbox (5.1.x): give up, and suppress the address
+    FAILED = "failed"  # refused for good (other 5xx), or an address no envelope can carry
+    UNKNOWN = "unknown"  # lost after the data went out: it may have arrived, so never again
+    # The server cannot be used at all: nobody is at fault and nobody is marked; the whole run
+    # stops and everyone left is tried later (a digest send pauses with a visible reason).
+    UNAVAILABLE = "unavailable"
+
+
+def verdict(error: DeliveryError | ValueError) -> Verdict:
+    """The reader's fate after `Transport.send` raised `error`; every sender acts on this."""
+    if isinstance(error, TransportUnavailable):
+        return Verdict.UNAVAILABLE
+    if isinstance(error, TemporaryFailure):
+        return Verdict.RETRY
+    if isinstance(error, HardBounce):
+        return Verdict.BOUNCED
+    if isinstance(error, OutcomeUnknown):
+        return Verdict.UNKNOWN
+    return Verdict.FAILED  # any other refusal, or a ValueError: an unusable address or message
+
+
+def retry_delay(delays: Sequence[int], tries: int) -> int | None:
+    """Seconds to wait after `tries` (≥ 1) tries ended in RETRY; None once they are used up.
+
+    `delays` is DIGEST_RETRY_DELAYS: with five delays a reader is tried six times in all, and a
+    sixth RETRY means `failed`.
+    """
+    return delays[tries - 1] if tries <= len(delays) else None
+
+
 class Transport(Protocol):
-    """What the send engine needs: open once, push many messages, close."""
+    """What the send engine needs: open once, push many messages, close.
+
+    `send` raises a DeliveryError, or ValueError for an address or message it cannot carry.
+    """
 
     def __enter__(self) -> Transport: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
     def send(self, *, sender: str, recipient: str, message: bytes) -> None: ...
-
-
-# --- SMTP URL ---------------------------------------------------------------------------------
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-_QUERY_KEYS = ("starttls", "timeout", "verify")
-
-
-@dataclass(frozen=True)
-class SMTPConfig:
-    """Where and how to reach the SMTP server, parsed from DIGEST_SMTP_URL."""
-
-    host: str
-    port: int
-    username: str = ""
-    password: str = field(default="", repr=False)
-    implicit_tls: bool = False
-    starttls: bool = False
-    verify: bool = True
-    timeout: float = 30.0
-
-
-def _redact(url: str) -> str:
-    # Error messages end up in logs and the admin UI: never show the password.
-    return re.sub(r"(://[^:@/?#]*:)[^/?#]*@", r"\1***@", url)
-
-
-def _flag(value: str, name: str, shown: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ValueError(f"SMTP URL {shown}: {name}={value!r} must be true or false")
-
-
-def parse_smtp_url(url: str) -> SMTPConfig:
-    """Parse `smtp://user:pass@host:port?starttls=true` or `smtps://…`; ValueError if bad."""
-    shown = _redact(url)
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as error:
-        raise ValueError(f"SMTP URL {shown}: {error} (the port must be 1-65535)") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("smtp", "smtps"):
-        raise ValueError(f"SMTP URL {shown}: scheme must be smtp:// or smtps://, not {scheme!r}")
-    if not parts.hostname:
-        raise ValueError(f"SMTP URL {shown}: the host is missing")
-    if port == 0:
-        raise ValueError(f"SMTP URL {shown}: port 0 is not a usable port")
-    if parts.path not in ("", "/") or parts.fragment:
-        raise ValueError(f"SMTP URL {shown}: unexpected path or fragment")
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = sorted(set(options) - set(_QUERY_KEYS))
-    if unknown:
-        raise ValueError(f"SMTP URL {shown}: unknown option(s) {unknown}; known: {_QUERY_KEYS}")
-    starttls = _flag(options.get("starttls", "false"), "starttls", shown)
-    if scheme == "smtps" and starttls:
-        raise ValueError(f"SMTP URL {shown}: smtps:// is already TLS; drop ?starttls=true")
-    try:
-        timeout = float(options.get("timeout", "30"))
-    except ValueError:
-        timeout = -1.0
-    if not 0 < timeout < 3600:
-        raise ValueError(
-            f"SMTP URL {shown}: timeout must be a number of seconds between 0 and 3600"
-        )
-    default_port = 465 if scheme == "smtps" else 587 if starttls else 25
-    return SMTPConfig(
-        host=parts.hostname,
-        port=port or default_port,
-        username=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-        implicit_tls=scheme == "smtps",
-        starttls=starttls,
-        verify=_flag(options.get("verify", "true"), "verify", shown),
-        timeout=timeout,
-    )
 
 
 # --- reply classification ---------------------------------------------------------------------
@@ -371,10 +335,85 @@ class SMTPTransport:
         return error
 
 
+# --- outbox transport -------------------------------------------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _slug(address: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", "-", address.lower().replace("@", "-at-")).strip("-.")[:64]
+
+
+class OutboxTransport:
+    """Writes each message as an `.eml` file in a folder (embedded mode, no SMTP server).
+
+    Names are `<UTC time>-<n>-<recipient>.eml`, so a listing sorts by time. Each file appears
+    whole or not at all, and an existing file is never overwritten.
+    """
+
+    def __init__(self, folder: Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.folder = Path(folder)
+        self._clock = clock
+        self._stamp = ""
+        self._number = 0
+
+    def __enter__(self) -> OutboxTransport:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, *, sender: str, recipient: str, message: bytes) -> None:
+        """Write the message to the outbox; TransportUnavailable if the folder cannot take it."""
+        self.write(sender=sender, recipient=recipient, message=message)
+
+    def write(self, *, sender: str, recipient: str, message: bytes) -> Path:
+        """Write the message with X-Envelope-From/To headers in front and return its path."""
+        envelope_from = envelope_address(sender, role="sender")
+        envelope_to = envelope_address(recipient, role="recipient")
+        if not isinstance(message, bytes) or not message:
+            raise ValueError("message must be non-empty bytes")
+        head = f"X-Envelope-From: <{envelope_from}>\r\nX-Envelope-To: <{envelope_to}>\r\n"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as tmp:
+                    tmp.write(head.encode() + message)
+                    tmp.flush()
+                    os.fsync(tmp.fileno())
+                return self._publish(Path(tmp_name), _slug(envelope_to))
+            finally:
+                Path(tmp_name).unlink(missing_ok=True)
+        except OSError as error:
+            raise TransportUnavailable(
+                f"cannot write to the outbox {self.folder}: {error}"
+            ) from error
+
+    def _publish(self, tmp: Path, slug: str) -> Path:
+        # os.link, unlike os.replace, fails on an existing name: a second writer (another
+        # process in the same second) moves on to the next number instead of overwriting.
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        if stamp != self._stamp:
+            self._stamp, self._number = stamp, 0
+        while True:
+            self._number += 1
+            target = self.folder / f"{stamp}-{self._number:06d}-{slug}.eml"
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                continue
+            return target
+
+
+# --- choosing one ------------------------------------------------------------------------------
+
+
 def transport_from_settings(settings: Settings) -> Transport:
     """SMTP when DIGEST_SMTP_URL is set, else the outbox folder under `var/`."""
-    from app.delivery.outbox import OutboxTransport
-
     if settings.smtp_url:
         return SMTPTransport(settings.smtp_url)
     return OutboxTransport(settings.outbox_dir)

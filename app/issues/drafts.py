@@ -15,35 +15,32 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
+from app.errors import Conflict, Invalid, NotFound
+from app.issues.schemas import DeliveryCounts, ExcludedOut, IssueItemOut, IssueOut, IssuePage
 from app.models import Delivery, DeliveryState, Issue, IssueItem, IssueStatus, Post
-from app.posts.store import post_json
+from app.posts.schemas import PostOut
 from app.ranking.click_prior import source_click_priors
 from app.ranking.score import Candidate, Ranking, Rules, paused_cycle_collection, rank
 from app.ranking.sources import click_records, source_weights
-from app.weeks import parse_week, week_window
+from app.weeks import format_week, last_complete_week, parse_week, week_window
 
 SUBJECT_TOPIC = "sustainability & energy"
 MAX_SUBJECT, MAX_INTRO = 200, 5000
 EXCLUDED_SHOWN = 500  # an editor reviews hundreds of left-out posts at most, not a 100k week
-# Once mail went out to some readers, an issue's posts count as sent (never listed again).
-MAILED = IssueStatus.MAILED
-COUNT_STATES = ("pending", "sent", "failed", "bounced", "unknown", "skipped")
+# The delivery counts of the issue JSON (SPEC §6); a row being sent still counts as pending.
+COUNT_STATES = (DeliveryState.PENDING, *DeliveryState.TERMINAL)
 _CHUNK = 500  # ids per IN (...) so large weeks stay under SQLite's parameter limit
 
 
-class IssueError(Exception):
-    """An issue operation that cannot be done; the message says why."""
+class IssueNotFound(NotFound):
+    """No issue with that id (the one "no such issue" of every issue and send operation)."""
 
 
-class IssueNotFound(IssueError):
-    """No issue with that id."""
-
-
-class IssueLocked(IssueError):
+class IssueLocked(Conflict):
     """The issue is no longer a draft (sending, paused, sent or cancelled): it cannot change."""
 
 
-class InvalidEdit(IssueError):
+class InvalidEdit(Invalid):
     """An edit the editor must fix; `problems` lists each one."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -124,7 +121,7 @@ def already_sent_post_ids(session: Session, *, except_week: str) -> frozenset[in
     query = (
         select(IssueItem.post_id)
         .join(Issue, Issue.id == IssueItem.issue_id)
-        .where(Issue.status.in_(MAILED), Issue.week != except_week)
+        .where(Issue.status.in_(IssueStatus.MAILED), Issue.week != except_week)
     )
     return frozenset(session.scalars(query))
 
@@ -215,6 +212,20 @@ def _issue_for_week(session: Session, *, week: str, now: datetime) -> tuple[Issu
         if existing is None:
             raise
         return existing, False
+
+
+def requested_week(week: str | None, *, now: datetime) -> str:
+    """The week a draft is asked for, normalised ("2026-w48 " → "2026-W48"), or the last
+    complete one when None; `Invalid` for a malformed week or one that has not begun."""
+    if week is None:
+        return last_complete_week(now)
+    try:
+        normalised = format_week(*parse_week(week))
+    except ValueError as error:
+        raise Invalid(str(error)) from error
+    if week_window(normalised)[0] > now:
+        raise Invalid(f"{normalised} has not begun yet")
+    return normalised
 
 
 def prepare_draft(session: Session, *, week: str, now: datetime, settings: Settings) -> Draft:
@@ -366,66 +377,79 @@ def delivery_counts(session: Session, issue_ids: Iterable[int]) -> dict[int, dic
     return counts
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _excluded_json(session: Session, ranking: Ranking) -> dict[str, Any]:
+def _excluded(session: Session, ranking: Ranking) -> dict[str, Any]:
+    """The posts the ranking left out (the first EXCLUDED_SHOWN) with titles, and their counts."""
     shown = ranking.excluded[:EXCLUDED_SHOWN]
     titles: dict[int, str] = {}
     for chunk in chunked(e.post_id for e in shown):
         titles.update(session.execute(select(Post.id, Post.title).where(Post.id.in_(chunk))).all())
     return {
         "excluded": [
-            {"post_id": e.post_id, "title": titles.get(e.post_id), "reason": e.reason}
+            ExcludedOut(post_id=e.post_id, title=titles.get(e.post_id), reason=e.reason)
             for e in shown
         ],
         "excluded_counts": dict(Counter(e.reason.split(":", 1)[0] for e in ranking.excluded)),
     }
 
 
-def issue_json(
+def issue_out(
     session: Session,
     issue: Issue,
     *,
     ranking: Ranking | None = None,
     counts: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
+) -> IssueOut:
     """Issue JSON (SPEC §6); with the `ranking` behind a draft, also what was left out and why."""
     if counts is None:
         counts = delivery_counts(session, [issue.id])[issue.id]
-    data: dict[str, Any] = {
-        "id": issue.id,
-        "week": issue.week,
-        "status": issue.status,
-        "subject": issue.subject,
-        "intro": issue.intro,
-        "note": issue.note,
-        "pins": list(issue.pins),
-        "drops": list(issue.drops),
-        "items": [
-            {
-                "rank": item.rank,
-                "score": item.score,
-                "reasons": item.reasons,
-                "clicks": item.clicks,
-                "post": post_json(item.post),
-            }
+    review: dict[str, Any] = {}
+    if ranking is not None:  # not stored: only when the ranking was just run (drafts only)
+        listed = [item.post_id for item in issue.items]
+        review = {
+            **_excluded(session, ranking),
+            # False when posts changed since the draft was ranked: the editor should refresh.
+            "ranking_current": listed == [item.post_id for item in ranking.items],
+        }
+    return IssueOut(
+        id=issue.id,
+        week=issue.week,
+        status=issue.status,
+        subject=issue.subject,
+        intro=issue.intro,
+        note=issue.note,
+        pins=list(issue.pins),
+        drops=list(issue.drops),
+        items=[
+            IssueItemOut(
+                rank=item.rank,
+                score=item.score,
+                reasons=item.reasons,
+                clicks=item.clicks,
+                post=PostOut.of(item.post),
+            )
             for item in issue.items
         ],
-        "counts": dict(counts),
-        "created_at": _iso(issue.created_at),
-        "ranked_at": _iso(issue.ranked_at),
-        "sent_at": _iso(issue.sent_at),
-        "pause_reason": issue.pause_reason,
-        # Not stored: null unless the ranking was just run (drafts only).
-        "excluded": None,
-        "excluded_counts": None,
-        "ranking_current": None,
-    }
-    if ranking is not None:
-        data.update(_excluded_json(session, ranking))
-        # False when posts changed since the draft was ranked: the editor should refresh it.
-        listed = [item.post_id for item in issue.items]
-        data["ranking_current"] = listed == [item.post_id for item in ranking.items]
-    return data
+        counts=DeliveryCounts.model_validate(counts),
+        created_at=issue.created_at,
+        ranked_at=issue.ranked_at,
+        sent_at=issue.sent_at,
+        pause_reason=issue.pause_reason,
+        **review,
+    )
+
+
+def show_issue(session: Session, *, issue_id: int, settings: Settings) -> IssueOut:
+    """One issue as the API shows it; a draft also with the posts left out and why."""
+    issue = get_issue(session, issue_id=issue_id)
+    ranking = None
+    if issue.status == IssueStatus.DRAFT:
+        ranking = review_ranking(session, issue=issue, settings=settings)
+    return issue_out(session, issue, ranking=ranking)
+
+
+def issue_page(session: Session, *, limit: int, offset: int) -> IssuePage:
+    """A page of issues, newest week first, each with its items and delivery counts."""
+    issues, total = list_issues(session, limit=limit, offset=offset)
+    counts = delivery_counts(session, [issue.id for issue in issues])
+    items = [issue_out(session, issue, counts=counts[issue.id]) for issue in issues]
+    return IssuePage(items=items, total=total, limit=limit, offset=offset)

@@ -12,26 +12,33 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
-from app.delivery.transports import Transport
+from app.errors import Conflict
 from app.models import Issue, IssueItem, Subscriber
+from app.readers.links import preview_links, reader_links
 from app.readers.notifications import list_id, sender_domain
-from app.readers.subscriptions import unsubscribe_token
 from app.tokens import Signer
 from app.tracking.clicks import click_url
 from app.weeks import parse_week
 from emails.compose import (
     UNSUBSCRIBE_PLACEHOLDER,
     MessageTemplate,
+    Rendered,
     build_template,
     make_message_id,
     sign_dkim,
 )
-from emails.render import DigestCard, DigestContent, Rendered, render_digest
+from emails.render import DigestCard, DigestContent, render_digest
+
+if TYPE_CHECKING:
+    # For the annotation only: importing anything under app.delivery runs its package, whose
+    # engine imports this module (the engine renders with `prepare_issue_message`).
+    from app.delivery.transports import Transport
 
 log = logging.getLogger(__name__)
 PREVIEW_FORMATS = ("html", "text")
@@ -39,7 +46,7 @@ TEST_PREFIX = "[TEST] "
 MAX_TEST_RECIPIENTS = 10
 
 
-class NothingToSend(ValueError):
+class NothingToSend(Conflict):
     """The issue lists no posts: there is no digest to mail."""
 
 
@@ -124,17 +131,14 @@ def prepare_issue_message(
     )
 
 
-def preview_unsubscribe_url(settings: Settings) -> str:
-    """Where a preview's or test copy's unsubscribe link points: a page that changes nothing."""
-    return f"{settings.public_base_url}/unsubscribe/preview"
-
-
 def preview(session: Session, issue: Issue, *, settings: Settings, signer: Signer, fmt: str) -> str:
     """The issue as a reader sees it, as `html` or `text`; ValueError for any other format."""
     if fmt not in PREVIEW_FORMATS:
         raise ValueError(f"format must be one of {', '.join(PREVIEW_FORMATS)}, not {fmt!r}")
     content = digest_content(session, issue, settings=settings, signer=signer)
-    rendered = render_digest(content, unsubscribe_url=preview_unsubscribe_url(settings))
+    rendered = render_digest(
+        content, unsubscribe_url=preview_links(settings.public_base_url).unsubscribe
+    )
     return rendered.html if fmt == "html" else rendered.text
 
 
@@ -181,13 +185,12 @@ def send_test(
     query = select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_(emails))
     readers = dict(session.execute(query).tuples().all())
     sign = dkim_signer(settings)
+    base = settings.public_base_url
     with transport:
         for address in emails:
             reader = readers.get(address)
-            unsubscribe = (
-                f"{settings.public_base_url}/unsubscribe/{unsubscribe_token(signer, reader)}"
-                if reader is not None
-                else preview_unsubscribe_url(settings)
+            links = (
+                reader_links(base, signer, reader) if reader is not None else preview_links(base)
             )
             message = template.fill(
                 to=address,
@@ -197,7 +200,7 @@ def send_test(
                     subscriber_id=reader or 0,
                     domain=sender_domain(settings),
                 ),
-                unsubscribe_url=unsubscribe,
+                unsubscribe_url=links.unsubscribe,
             )
             if sign is not None:
                 message = sign(message)

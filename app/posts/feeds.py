@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app import jobs
 from app.config import Settings
 from app.db import enqueue
-from app.models import Feed
+from app.errors import Conflict, Invalid, NotFound
+from app.models import Feed, Post
 from app.posts.parsing import FeedError, parse_feed
-from app.posts.store import check_http_url, read_posts_file, upsert_feed_posts, upsert_posts
+from app.posts.schemas import FeedOut, check_http_url
+from app.posts.store import read_posts_file, upsert_feed_posts, upsert_posts
 
 log = logging.getLogger(__name__)
 ACCEPT = (
@@ -36,19 +39,28 @@ ACCEPT = (
 FEED_SUFFIXES_HINT = ".json (a list of posts) or an RSS/Atom file"
 
 
-class IngestError(Exception):
+class IngestError(Invalid):
     """`ingest` could not read its source; the message says why (the CLI prints it)."""
 
 
 # ---- feeds as the admin manages them ------------------------------------------------------------
 
 
-class FeedExists(Exception):
-    """A feed with this URL is already polled."""
+class FeedNotFound(NotFound):
+    """No feed with that id."""
+
+
+class FeedExists(Conflict):
+    """A feed with this URL is already polled; the answer carries that feed."""
 
     def __init__(self, feed: Feed) -> None:
         super().__init__(f"already polling {feed.url} (feed {feed.id})")
         self.feed = feed
+        # Taken now: the request's transaction is rolled back before the error is answered.
+        self.existing = FeedOut.model_validate(feed)
+
+    def answer(self) -> dict[str, Any]:
+        return {**super().answer(), "feed": self.existing.model_dump(mode="json")}
 
 
 def add_feed(
@@ -62,30 +74,39 @@ def add_feed(
     feed = Feed(url=url, title=title, topics=topics, error_count=0, created_at=now)
     session.add(feed)
     session.flush()
-    enqueue(session, "digest.poll_feed", feed.id)
+    enqueue(session, jobs.POLL_FEED, feed.id)
     return feed
 
 
-def feed_json(feed: Feed) -> dict[str, Any]:
-    """A feed as the API shows it."""
-    return {
-        "id": feed.id,
-        "url": feed.url,
-        "title": feed.title,
-        "topics": list(feed.topics or []),
-        "last_fetched_at": feed.last_fetched_at and feed.last_fetched_at.isoformat(),
-        "last_status": feed.last_status,
-        "last_error": feed.last_error,
-        "error_count": feed.error_count,
-        "created_at": feed.created_at.isoformat(),
-    }
+def list_feeds(session: Session) -> list[Feed]:
+    """Every feed, oldest first."""
+    return list(session.scalars(select(Feed).order_by(Feed.id)))
+
+
+def _feed(session: Session, feed_id: int) -> Feed:
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        raise FeedNotFound(f"no feed {feed_id}")
+    return feed
+
+
+def queue_poll(session: Session, *, feed_id: int) -> None:
+    """Queue a poll of one feed now (published after commit); FeedNotFound if there is none."""
+    enqueue(session, jobs.POLL_FEED, _feed(session, feed_id).id)
+
+
+def remove_feed(session: Session, *, feed_id: int) -> None:
+    """Stop polling a feed; the posts it brought in stay (no longer tied to it)."""
+    feed = _feed(session, feed_id)
+    session.execute(update(Post).where(Post.feed_id == feed_id).values(feed_id=None))
+    session.delete(feed)
 
 
 def enqueue_feed_polls(session: Session) -> int:
     """Queue one `digest.poll_feed` per feed (published after commit); returns how many."""
     ids = list(session.scalars(select(Feed.id).order_by(Feed.id)))
     for feed_id in ids:
-        enqueue(session, "digest.poll_feed", feed_id)
+        enqueue(session, jobs.POLL_FEED, feed_id)
     return len(ids)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import feedparser
 from pydantic import ValidationError
 
-from app.posts.store import (
+from app.posts.schemas import (
     MAX_SUMMARY_LENGTH,
     MAX_TITLE_LENGTH,
     MAX_TOPICS,

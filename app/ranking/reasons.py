@@ -1,8 +1,15 @@
-"""Why a story ranked, in sentences a non-technical editor reads (the numbers stay beside them)."""
+"""Why a story ranked: in sentences a non-technical editor reads, and the raw numbers beside."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from app.ranking.engagement import Prior
+
+# Reasons said in words elsewhere (the summary sentence, coverage, the other outlets and posts),
+# left out of the table of raw numbers.
+WORDED_REASONS = frozenset({"summary", "coverage", "also_in", "duplicates"})
 
 # Engagement relative to the week's typical rate, in words: (at least this lift, words).
 _ENGAGEMENT_WORDS = (
@@ -58,3 +65,35 @@ def plain_summary(reasons: dict, source: str, *, prior: Prior, shown: int) -> st
         parts.append(f"an editor weighted {name} ×{reasons['source_weight']:g}")
     sentence = "; ".join(parts)
     return sentence[:1].upper() + sentence[1:]
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def readable(value: Any) -> str:
+    """A raw reason value for the table: numbers rounded, lists and maps spelt out."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "—"
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key} ×{readable(v)}" for key, v in value.items()) or "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(v) for v in value) or "—"
+    return str(value)
+
+
+def technical_details(score: float, reasons: dict[str, Any]) -> list[tuple[str, str]]:
+    """A listed item's raw ranking numbers as (label, value) rows, its score first."""
+    rows = [("score", f"{score:.4f}")]
+    for key, value in reasons.items():
+        if key not in WORDED_REASONS and key != "score":
+            rows.append((str(key).replace("_", " "), readable(value)))
+    return rows

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.errors import Invalid
 from app.models import Issue, IssueItem, IssueStatus, Post, SourceWeight
 from app.ranking.click_prior import ClickRecord, source_click_priors, source_key
 from app.weeks import format_week, parse_week, week_of, week_window
@@ -27,7 +28,7 @@ MAX_SOURCE_LENGTH = 200  # as long as a post's source may be
 CLICK_WEEKS = 12
 
 
-class InvalidSourceWeight(ValueError):
+class InvalidSourceWeight(Invalid):
     """A source name or weight that cannot be stored; the message says what is wrong."""
 
 
@@ -49,16 +50,28 @@ class SourceRow:
     clicks: int
 
 
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return "source must be a name, not empty"
+    if len(name) > MAX_SOURCE_LENGTH:
+        return f"source must be at most {MAX_SOURCE_LENGTH} characters"
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+        return "source must be one line without control characters"
+    return None
+
+
+def source_name(source: Any) -> str:
+    """A source name as stored (stripped), or InvalidSourceWeight saying what is wrong."""
+    name = source.strip() if isinstance(source, str) else ""
+    if problem := _name_problem(name):
+        raise InvalidSourceWeight(problem)
+    return name
+
+
 def check_source_weight(*, source: Any, weight: Any) -> tuple[str, float]:
     """The (name, weight) to store, or InvalidSourceWeight naming every problem."""
-    problems = []
     name = source.strip() if isinstance(source, str) else ""
-    if not name:
-        problems.append("source must be a name, not empty")
-    elif len(name) > MAX_SOURCE_LENGTH:
-        problems.append(f"source must be at most {MAX_SOURCE_LENGTH} characters")
-    elif any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
-        problems.append("source must be one line without control characters")
+    problems = [problem] if (problem := _name_problem(name)) else []
     if isinstance(weight, bool) or not isinstance(weight, int | float):
         problems.append("weight must be a number")
     elif not math.isfinite(weight):
@@ -74,6 +87,11 @@ def source_weights(session: Session) -> dict[str, float]:
     """Every weight an editor set, by source key (a source without one weighs 1)."""
     rows = session.execute(select(SourceWeight.source_key, SourceWeight.weight))
     return {key: weight for key, weight in rows}
+
+
+def stored_weight(session: Session, key: str) -> SourceWeight | None:
+    """The weight an editor set for the source with this key, if any."""
+    return session.get(SourceWeight, key) if key else None
 
 
 def set_source_weight(

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
+from app.errors import Invalid
 from app.models import Subscriber
 
 MAX_CSV_BYTES = 20_000_000
@@ -20,7 +21,7 @@ EXPORT_COLUMNS = (
 )
 
 
-class BadCSV(ValueError):
+class BadCSV(Invalid):
     """The file as a whole cannot be read (not rows: those are reported one by one)."""
 
 

@@ -29,14 +29,6 @@ class ImportReport:
     unchanged: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "confirmed_existing": self.confirmed_existing,
-            "unchanged": self.unchanged,
-            "errors": self.errors,
-        }
-
 
 def import_subscribers(
     session: Session,

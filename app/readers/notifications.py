@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.delivery.transports import Transport
 from app.models import Subscriber, SubscriberStatus
-from app.readers.subscriptions import confirm_token, unsubscribe_token
+from app.readers.links import confirm_url, reader_links
 from app.tokens import Signer
-from emails.compose import build_message, make_message_id
-from emails.render import Rendered, render_confirmation, render_welcome
+from emails.compose import Rendered, build_message, make_message_id
+from emails.render import render_confirmation, render_welcome
+
+if TYPE_CHECKING:
+    # For the annotation only: importing anything under app.delivery runs its package, whose
+    # engine imports this module (`sender_domain`).
+    from app.delivery.transports import Transport
 
 
 def sender_domain(settings: Settings) -> str:
@@ -35,10 +40,9 @@ def send_confirmation(
     if subscriber is None or subscriber.status != SubscriberStatus.PENDING:
         return False
     signer = Signer(settings.signing_keys())
-    url = f"{settings.public_base_url}/confirm/{confirm_token(signer, subscriber, now=now)}"
     rendered = render_confirmation(
         site_name=settings.site_name,
-        confirm_url=url,
+        confirm_url=confirm_url(settings.public_base_url, signer, subscriber, now=now),
         expires_days=settings.confirm_ttl_days,
         name=subscriber.name,
     )
@@ -54,15 +58,13 @@ def send_welcome(
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None or subscriber.status != SubscriberStatus.CONFIRMED:
         return False
-    signer = Signer(settings.signing_keys())
-    unsubscribe_url = (
-        f"{settings.public_base_url}/unsubscribe/{unsubscribe_token(signer, subscriber.id)}"
-    )
+    base = settings.public_base_url
+    links = reader_links(base, Signer(settings.signing_keys()), subscriber.id)
     rendered = render_welcome(
         site_name=settings.site_name,
         tagline=settings.tagline,
-        unsubscribe_url=unsubscribe_url,
-        archive_url=f"{settings.public_base_url}/archive",
+        unsubscribe_url=links.unsubscribe,
+        archive_url=f"{base}/archive",
         postal_address=settings.postal_address,
         name=subscriber.name,
     )
@@ -70,7 +72,7 @@ def send_welcome(
         subscriber,
         rendered,
         "welcome",
-        unsubscribe_url,
+        links.unsubscribe,
         settings=settings,
         transport=transport,
         now=now,

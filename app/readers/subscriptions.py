@@ -13,15 +13,16 @@ from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app import jobs
 from app.db import enqueue
+from app.errors import Invalid
 from app.models import ConsentEvent, Subscriber, SubscriberStatus, UTCDateTime
 from app.tokens import CONFIRM, UNSUBSCRIBE, InvalidToken, Signer
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
-SUPPRESSED = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 
 
-class InvalidAddress(ValueError):
+class InvalidAddress(Invalid):
     """The address cannot receive mail; `reason` is shown to the reader."""
 
     def __init__(self, reason: str) -> None:
@@ -118,48 +119,11 @@ def _consent_row(
     }
 
 
-def request_subscription(
-    session: Session,
-    *,
-    email: str,
-    name: str | None,
-    requester: Requester,
-    now: datetime,
-    consent_text_version: str,
-    resend_after: timedelta = timedelta(minutes=10),
-) -> Subscriber | None:
-    """Start (or restart) double opt-in for an already-normalised address.
-
-    The caller answers the same whatever happens here, so nobody learns who is subscribed.
-    A confirmation is queued for new, pending (at most one per `resend_after`) and previously
-    unsubscribed readers; confirmed and suppressed readers get nothing.
-    """
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
-    if subscriber is None:
-        subscriber = Subscriber(
-            email=email,
-            name=clean_name(name),
-            status=SubscriberStatus.PENDING,
-            source=requester.channel[:100],
-            created_at=now,
-            updated_at=now,
-            confirm_nonce=0,
-        )
-        session.add(subscriber)
-        session.flush()
-    elif not _restart(subscriber, name=name, now=now, resend_after=resend_after):
-        return subscriber
-    record_consent(session, subscriber, "subscribe-request", requester, now, consent_text_version)
-    subscriber.confirmation_sent_at = now
-    enqueue(session, "digest.send_confirmation", subscriber.id)
-    return subscriber
-
-
 def _restart(
     subscriber: Subscriber, *, name: str | None, now: datetime, resend_after: timedelta
 ) -> bool:
     """Apply a repeated request to a known reader; True when a confirmation is due."""
-    if subscriber.status in (SubscriberStatus.CONFIRMED, *SUPPRESSED):
+    if subscriber.status in (SubscriberStatus.CONFIRMED, *SubscriberStatus.SUPPRESSED):
         return False
     if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
         subscriber.status = SubscriberStatus.PENDING
@@ -192,10 +156,13 @@ def request_subscriptions(
     consent_text_version: str,
     resend_after: timedelta = timedelta(minutes=10),
 ) -> list[int]:
-    """`request_subscription` for many addresses in a few statements; the ids due a confirmation.
+    """Start (or restart) double opt-in for already-normalised addresses; the ids now due a
+    confirmation, all of them queued in one `digest.send_confirmations` after commit.
 
-    The rules are the same, applied in order, so a second request for an address in the same
-    batch finds it just handled and sends nothing. One `digest.send_confirmations` is queued.
+    The caller answers the same whatever happens here, so nobody learns who is subscribed.
+    New, pending (at most one mail per `resend_after`) and previously unsubscribed readers are
+    due; confirmed and suppressed ones get nothing. The requests apply in order, so a second
+    request for an address in the same batch finds it just handled and sends nothing.
     """
     first: dict[str, SubscriptionRequest] = {}
     for request in requests:
@@ -233,7 +200,7 @@ def request_subscriptions(
         ],
     )
     ids = [subscriber_id for subscriber_id, _email, _requester in due]
-    enqueue(session, "digest.send_confirmations", ids)
+    enqueue(session, jobs.SEND_CONFIRMATIONS, ids)
     return ids
 
 
@@ -320,7 +287,7 @@ def confirm(
     subscriber.confirmed_at = now
     subscriber.updated_at = now
     record_consent(session, subscriber, "confirm", requester, now)
-    enqueue(session, "digest.send_welcome", subscriber.id)
+    enqueue(session, jobs.SEND_WELCOME, subscriber.id)
     return subscriber
 
 
@@ -333,7 +300,7 @@ def unsubscribe(
     session: Session, *, subscriber: Subscriber, requester: Requester, now: datetime
 ) -> bool:
     """Withdraw consent; True if this call changed anything. Old confirm links stop working."""
-    if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED):
+    if subscriber.status not in SubscriberStatus.SUBSCRIBED:
         return False
     subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.unsubscribed_at = now
@@ -345,7 +312,7 @@ def unsubscribe(
 
 def suppress(session: Session, *, subscriber: Subscriber, kind: str, now: datetime) -> None:
     """Stop mailing an address after a hard bounce or a complaint."""
-    if subscriber.status in SUPPRESSED:
+    if subscriber.status in SubscriberStatus.SUPPRESSED:
         return
     subscriber.status = kind
     subscriber.updated_at = now

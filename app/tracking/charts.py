@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from app.models import Issue, IssueItem, IssueStatus, Subscriber
 
-MAILED = (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT, IssueStatus.CANCELLED)
 BUCKETS = ("day", "week")
 INK, ACCENT, GRID, MUTED = "#1f2937", "#0f766e", "#e5e7eb", "#6b7280"
 
@@ -59,11 +58,11 @@ def subscriber_series(
 
 
 def clicks_per_issue(session: Session, *, limit: int = 12) -> list[tuple[str, int]]:
-    """(week, total clicks) for the latest mailed issues, oldest first."""
+    """(week, total clicks) for the latest issues whose send was started, oldest first."""
     query = (
         select(Issue.week, func.coalesce(func.sum(IssueItem.clicks), 0))
         .join(IssueItem, IssueItem.issue_id == Issue.id, isouter=True)
-        .where(Issue.status.in_(MAILED))
+        .where(Issue.status.in_(IssueStatus.STARTED))
         .group_by(Issue.id, Issue.week)
         .order_by(Issue.week.desc())
         .limit(limit)

@@ -12,23 +12,10 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import (
-    Delivery,
-    DeliveryState,
-    Feed,
-    Issue,
-    IssueStatus,
-    Subscriber,
-    SubscriberStatus,
-)
+from app.models import Delivery, DeliveryState, Feed, Issue, IssueStatus
+from app.readers.counts import readers_by_status
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-DELIVERY_STATES = (
-    DeliveryState.PENDING,
-    DeliveryState.SENDING,
-    *DeliveryState.TERMINAL,
-)
-ISSUE_STATES = ("draft", "sending", "paused", "sent", "cancelled")
 RATE_WINDOWS = {"1m": 60, "5m": 300}
 
 
@@ -58,15 +45,15 @@ def build_registry(session: Session, *, now: datetime) -> CollectorRegistry:
     """A registry holding this moment's figures (read-only queries)."""
     registry = CollectorRegistry(auto_describe=True)
     readers = _gauge(registry, "digest_subscribers", "Readers by status.", ("status",))
-    for status, number in _by(session, Subscriber.status, SubscriberStatus.ALL).items():
+    for status, number in readers_by_status(session).items():
         readers.labels(status).set(number)
     issues = _gauge(registry, "digest_issues", "Issues by status.", ("status",))
-    for status, number in _by(session, Issue.status, ISSUE_STATES).items():
+    for status, number in _by(session, Issue.status, IssueStatus.ALL).items():
         issues.labels(status).set(number)
     deliveries = _gauge(
         registry, "digest_deliveries", "Ledger rows of all issues by state.", ("state",)
     )
-    by_state = _by(session, Delivery.state, DELIVERY_STATES)
+    by_state = _by(session, Delivery.state, DeliveryState.ALL)
     for state, number in by_state.items():
         deliveries.labels(state).set(number)
     _latest_issue(registry, session)
@@ -96,7 +83,7 @@ def _latest_issue(registry: CollectorRegistry, session: Session) -> None:
         .where(Delivery.issue_id == issue.id)
         .group_by(Delivery.state)
     )
-    counts = dict.fromkeys(DELIVERY_STATES, 0) | dict(session.execute(query).tuples().all())
+    counts = dict.fromkeys(DeliveryState.ALL, 0) | dict(session.execute(query).tuples().all())
     for state, number in counts.items():
         gauge.labels(str(issue.id), issue.week, state).set(number)
 

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.issues.mail import digest_content
-from app.models import Issue, IssueStatus
+from app.issues.archive import WebPages, published_issue, published_issues
+from app.issues.drafts import IssueNotFound
 from app.tracking.clicks import follow_click
 from app.web.deps import WebContext, context, db_session
 from app.web.public import message_page, page
-from emails.render import render_digest_web
 
 router = APIRouter()
-PUBLIC_STATUSES = (IssueStatus.SENT,)
 
 
 @router.get("/archive", response_class=HTMLResponse)
 def archive(request: Request, session: Session = db_session) -> HTMLResponse:
     """Every sent digest, newest first."""
-    issues = session.scalars(
-        select(Issue).where(Issue.status.in_(PUBLIC_STATUSES)).order_by(Issue.week.desc())
-    ).all()
-    return page(request, "archive.html", issues=issues)
+    return page(request, "archive.html", issues=published_issues(session))
 
 
 @router.get("/archive/{issue_id}", response_class=HTMLResponse)
@@ -35,8 +29,9 @@ def archived_issue(
     session: Session = db_session,
 ) -> HTMLResponse:
     """One sent digest as a web page (the email's own layout, without a reader's links)."""
-    issue = session.get(Issue, issue_id)
-    if issue is None or issue.status not in PUBLIC_STATUSES:
+    try:
+        issue = published_issue(session, issue_id)
+    except IssueNotFound:
         return message_page(
             request,
             "Not found",
@@ -44,22 +39,16 @@ def archived_issue(
             status=404,
             link=("/archive", "All issues"),
         )
-    stamp = (issue.sent_at or issue.updated_at).isoformat()
-    return HTMLResponse(_web_page(ctx, session, issue, stamp))
+    return HTMLResponse(_web_pages(request, ctx).page(session, issue))
 
 
-_pages: dict[tuple[int, int, str], str] = {}
-
-
-def _web_page(ctx: WebContext, session: Session, issue: Issue, stamp: str) -> str:
-    """Rendered once per issue and version, then served from memory."""
-    key = (id(ctx), issue.id, stamp)
-    if key not in _pages:
-        if len(_pages) > 64:
-            _pages.clear()
-        content = digest_content(session, issue, settings=ctx.settings, signer=ctx.signer)
-        _pages[key] = render_digest_web(content)
-    return _pages[key]
+def _web_pages(request: Request, ctx: WebContext) -> WebPages:
+    """The app's rendered archive pages, made on first use and anew when its settings change."""
+    state = request.app.state
+    pages: WebPages | None = getattr(state, "archive_pages", None)
+    if pages is None or pages.settings is not ctx.settings or pages.signer is not ctx.signer:
+        pages = state.archive_pages = WebPages(ctx.settings, ctx.signer)
+    return pages
 
 
 @router.get("/r/{token}")

@@ -8,6 +8,7 @@ import json
 import secrets
 import time
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
+from app.models import SubscriberStatus
 from app.readers.batcher import RateGate, SubscribeBatcher, SubscribeFailed, store_subscriptions
 from app.readers.subscriptions import (
     InvalidAddress,
@@ -43,7 +45,7 @@ from app.web.deps import (
 )
 
 router = APIRouter()
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE = "digest_csrf"
 MAX_BODY = 16_384
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -58,10 +60,16 @@ class BadSubscribeRequest(Exception):
         self.reason = reason
 
 
+@cache
+def templates() -> Jinja2Templates:
+    """The public pages' Jinja environment, made on the first page rendered."""
+    return Jinja2Templates(directory=str(TEMPLATES))
+
+
 def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
     """Render a template with the settings every page shows."""
     values.setdefault("settings", request.app.state.digest.settings)
-    return templates.TemplateResponse(request, template, values, status_code=status)
+    return templates().TemplateResponse(request, template, values, status_code=status)
 
 
 def message_page(
@@ -345,7 +353,7 @@ def unsubscribe_page(
         subscriber = subscriber_for_unsubscribe(session, signer=ctx.signer, token=token)
     except InvalidToken as error:
         return message_page(request, "This link doesn't work", error.reason, status=400)
-    already = subscriber.status not in ("pending", "confirmed")
+    already = subscriber.status not in SubscriberStatus.SUBSCRIBED
     return page(request, "unsubscribe.html", email=subscriber.email, token=token, already=already)
 
 

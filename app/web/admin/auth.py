@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.accounts import authenticate
+from app.accounts import authenticate, password_fingerprint, session_admin
 from app.models import AdminUser
 from app.tokens import ADMIN_SESSION, CSRF, InvalidToken
 from app.web.admin.pages import render
@@ -51,11 +50,6 @@ class AdminSession:
     csrf_token: str
 
 
-def _fingerprint(password_hash: str) -> str:
-    # A new password changes this, which ends every session made with the old one.
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-
-
 def _secure(ctx: WebContext) -> bool:
     return ctx.settings.public_base_url.startswith("https://")
 
@@ -72,10 +66,8 @@ def read_session(request: Request, ctx: WebContext, session: Session) -> AdminSe
         admin_id, sid, fingerprint = int(payload["a"]), str(payload["s"]), str(payload["h"])
     except (InvalidToken, KeyError, TypeError, ValueError):
         return None
-    admin = session.get(AdminUser, admin_id)
-    if admin is None or not admin.is_active:
-        return None
-    if not hmac.compare_digest(fingerprint, _fingerprint(admin.password_hash)):
+    admin = session_admin(session, admin_id=admin_id, fingerprint=fingerprint)
+    if admin is None:
         return None
     return AdminSession(admin, sid, ctx.signer.dumps(CSRF, sid, now=_now()))
 
@@ -212,7 +204,7 @@ async def login(
     payload = {
         "a": admin.id,
         "s": secrets.token_urlsafe(18),
-        "h": _fingerprint(admin.password_hash),
+        "h": password_fingerprint(admin.password_hash),
     }
     response = RedirectResponse(next_path, 303)
     response.set_cookie(

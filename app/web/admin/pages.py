@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app.models import DeliveryState, IssueStatus
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-templates = Jinja2Templates(directory=str(TEMPLATES))
 
 REASON_WORDS = {
     "off-topic": "off-topic",
@@ -70,9 +72,17 @@ GROUP_TITLES = {
     "below-cut": "Below the cut",
     "pin-not-found": "Pinned but not found",
 }
-templates.env.globals["GROUP_TITLES"] = GROUP_TITLES
-templates.env.filters["when"] = when
-templates.env.filters["thousands"] = thousands
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The admin pages' Jinja environment with its filters, made on the first page rendered."""
+    made = Jinja2Templates(directory=str(TEMPLATES))
+    made.env.globals.update(
+        GROUP_TITLES=GROUP_TITLES, IssueStatus=IssueStatus, DeliveryState=DeliveryState
+    )
+    made.env.filters.update(when=when, thousands=thousands)
+    return made
 
 
 def render(request: Request, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
@@ -81,7 +91,7 @@ def render(request: Request, template: str, *, status: int = 200, **values: Any)
     admin = values.get("admin")
     values.setdefault("csrf_token", admin.csrf_token if admin is not None else "")
     values.setdefault("flash", FLASH.get(request.query_params.get("done", "")))
-    response = templates.TemplateResponse(request, template, values, status_code=status)
+    response = templates().TemplateResponse(request, template, values, status_code=status)
     # Admin pages hold readers' addresses: never cache them, never frame them elsewhere.
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.db import enqueue
-from app.models import Feed, SubscriberStatus
-from app.posts.feeds import FeedExists, add_feed
-from app.posts.store import check_http_url, clean_topics
+from app.models import SubscriberStatus
+from app.posts.feeds import FeedExists, FeedNotFound, add_feed, list_feeds, queue_poll
+from app.posts.schemas import check_http_url, clean_topics
+from app.readers.counts import readers_by_status
 from app.readers.directory import all_readers, find_readers
 from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
 from app.readers.importing import import_subscribers
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, render
-from app.web.admin.review import readers_by_status
 from app.web.deps import db_session
 
 router = APIRouter()
@@ -123,7 +121,7 @@ def feeds(
     request: Request, admin: AdminSession = Depends(current_admin), session: Session = db_session
 ) -> HTMLResponse:
     """Feeds with when they were last fetched, how that went, and their last error."""
-    rows = session.scalars(select(Feed).order_by(Feed.id)).all()
+    rows = list_feeds(session)
     return render(request, "admin/feeds.html", admin=admin, feeds=rows, error=None, form={})
 
 
@@ -149,7 +147,7 @@ async def add_feed_form(
         except FeedExists as exists:
             error, status = str(exists), 409
     if error is not None:
-        rows = session.scalars(select(Feed).order_by(Feed.id)).all()
+        rows = list_feeds(session)
         values = {"url": url, "title": title, "topics": topics_text}
         return render(
             request,
@@ -171,7 +169,8 @@ def poll_now(
     session: Session = db_session,
 ) -> Response:
     """Queue a poll of one feed now; the result shows on the list once the worker ran it."""
-    if session.get(Feed, feed_id) is None:
+    try:
+        queue_poll(session, feed_id=feed_id)
+    except FeedNotFound:
         return problem(request, admin, "No such feed", f"There is no feed {feed_id}.", status=404)
-    enqueue(session, "digest.poll_feed", feed_id)
     return RedirectResponse("/admin/feeds?done=polling", 303)

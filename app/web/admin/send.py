@@ -6,34 +6,23 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock, delivery
 from app.delivery.transports import DeliveryError, transport_from_settings
-from app.issues.drafts import IssueNotFound, delivery_counts, get_issue
+from app.issues.drafts import IssueNotFound, get_issue
 from app.issues.mail import MAX_TEST_RECIPIENTS, NothingToSend, preview, send_test
-from app.models import Issue, IssueStatus, Subscriber, SubscriberStatus
+from app.models import Issue, IssueStatus
+from app.readers.counts import confirmed_readers
 from app.readers.subscriptions import InvalidAddress, normalise_email
+from app.tracking.sends import send_progress
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, render
 from app.web.deps import WebContext, context, db_session
 
 router = APIRouter()
 CONTROLS = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
-PROGRESS_STATES = ("sent", "failed", "bounced", "unknown", "skipped", "pending")
-
-
-class _Missing(Exception):
-    pass
-
-
-def _issue(session: Session, issue_id: int) -> Issue:
-    try:
-        return get_issue(session, issue_id=issue_id)
-    except IssueNotFound as error:
-        raise _Missing() from error
 
 
 def _not_found(request: Request, admin: AdminSession, issue_id: int) -> HTMLResponse:
@@ -104,8 +93,8 @@ def preview_page(
 ) -> HTMLResponse:
     """The email at 600 px and 375 px, the text part, and a test-send form."""
     try:
-        issue = _issue(session, issue_id)
-    except _Missing:
+        issue = get_issue(session, issue_id=issue_id)
+    except IssueNotFound:
         return _not_found(request, admin, issue_id)
     return _preview_page(request, admin, session, ctx, issue)
 
@@ -120,8 +109,8 @@ async def test_send(
 ) -> Response:
     """Mail a marked test copy to the typed addresses (not counted as a send)."""
     try:
-        issue = _issue(session, issue_id)
-    except _Missing:
+        issue = get_issue(session, issue_id=issue_id)
+    except IssueNotFound:
         return _not_found(request, admin, issue_id)
     typed = str((await request.form()).get("emails") or "")[:4000]
     addresses, problems = parse_addresses(typed)
@@ -147,12 +136,6 @@ async def test_send(
     )
 
 
-def confirmed_readers(session: Session) -> int:
-    """How many readers a send started now would go to."""
-    query = select(func.count()).where(Subscriber.status == SubscriberStatus.CONFIRMED)
-    return session.scalar(query) or 0
-
-
 @router.get("/admin/issues/{issue_id}/send", response_class=HTMLResponse)
 def confirm_send(
     issue_id: int,
@@ -162,8 +145,8 @@ def confirm_send(
 ) -> Response:
     """The confirm step: "Send to N confirmed readers?"."""
     try:
-        issue = _issue(session, issue_id)
-    except _Missing:
+        issue = get_issue(session, issue_id=issue_id)
+    except IssueNotFound:
         return _not_found(request, admin, issue_id)
     if issue.status != IssueStatus.DRAFT:
         return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
@@ -185,12 +168,12 @@ async def start(
     ctx: WebContext = Depends(context),
 ) -> Response:
     """Start the send (a second click does nothing more) and go to the progress page."""
-    if session.get(Issue, issue_id) is None:
-        return _not_found(request, admin, issue_id)
     try:
         await run_in_threadpool(
             delivery.start_send, session, issue_id=issue_id, now=clock.now(), settings=ctx.settings
         )
+    except IssueNotFound:
+        return _not_found(request, admin, issue_id)
     except (delivery.SendError, NothingToSend) as error:
         return problem(
             request,
@@ -203,22 +186,6 @@ async def start(
     return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
 
 
-def progress_json(session: Session, issue: Issue) -> dict[str, Any]:
-    """What the progress bar shows: counts by state, the share done, and whether it is over."""
-    counts = delivery_counts(session, [issue.id])[issue.id]
-    total = counts["total"]
-    done = total - counts["pending"]
-    return {
-        "id": issue.id,
-        "status": issue.status,
-        "pause_reason": issue.pause_reason,
-        "counts": {state: counts.get(state, 0) for state in ("total", *PROGRESS_STATES)},
-        "done": done,
-        "percent": round(100 * done / total, 1) if total else (100.0 if issue.sent_at else 0.0),
-        "finished": issue.status in (IssueStatus.SENT, IssueStatus.CANCELLED),
-    }
-
-
 @router.get("/admin/issues/{issue_id}/progress", response_class=HTMLResponse)
 def progress_page(
     issue_id: int,
@@ -228,15 +195,15 @@ def progress_page(
 ) -> HTMLResponse:
     """The live progress bar (JS polls progress.json; without JS the page refreshes itself)."""
     try:
-        issue = _issue(session, issue_id)
-    except _Missing:
+        issue = get_issue(session, issue_id=issue_id)
+    except IssueNotFound:
         return _not_found(request, admin, issue_id)
     return render(
         request,
         "admin/progress.html",
         admin=admin,
         issue=issue,
-        progress=progress_json(session, issue),
+        progress=send_progress(session, issue_id=issue.id),
     )
 
 
@@ -245,19 +212,20 @@ def progress_data(
     issue_id: int, admin: AdminSession = Depends(current_admin), session: Session = db_session
 ) -> JSONResponse:
     """The progress bar's numbers, polled every second."""
-    issue = session.get(Issue, issue_id)
-    if issue is None:
+    try:
+        progress = send_progress(session, issue_id=issue_id)
+    except IssueNotFound:
         return JSONResponse({"detail": f"no issue {issue_id}"}, 404)
-    return JSONResponse(progress_json(session, issue), headers={"Cache-Control": "no-store"})
+    return JSONResponse(progress, headers={"Cache-Control": "no-store"})
 
 
 def _control(
     request: Request, admin: AdminSession, session: Session, issue_id: int, control: str
 ) -> Response:
-    if session.get(Issue, issue_id) is None:
-        return _not_found(request, admin, issue_id)
     try:
         getattr(delivery, control)(session, issue_id=issue_id, now=clock.now())
+    except IssueNotFound:
+        return _not_found(request, admin, issue_id)
     except delivery.SendError as error:
         return problem(
             request,

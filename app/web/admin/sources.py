@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.models import SourceWeight
 from app.ranking.click_prior import PRIOR_CLICKS
 from app.ranking.sources import (
     CLICK_WEEKS,
@@ -20,6 +19,7 @@ from app.ranking.sources import (
     set_source_weight,
     source_key,
     source_table,
+    stored_weight,
 )
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import render
@@ -102,7 +102,7 @@ def sources(
 ) -> HTMLResponse:
     """Every source with its recent posts, readers' clicks and weight, each weight editable."""
     flash = None
-    row = session.get(SourceWeight, saved) if saved else None
+    row = stored_weight(session, saved)
     if row is not None:  # only stored names reach the page, never text from the link
         flash = f"Saved: {row.name} now has weight {row.weight:g}."
     return _page(request, admin, session, weeks=weeks, flash=flash)

@@ -2,87 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
 
 from app import clock
-from app.db import enqueue
-from app.models import Feed, Post
-from app.posts.feeds import FeedExists, add_feed, feed_json
-from app.posts.store import check_http_url, clean_topics
-from app.web.deps import db_session, read_json_body
+from app.posts.feeds import add_feed, list_feeds, queue_poll, remove_feed
+from app.posts.schemas import FeedConflict, FeedIn, FeedList, FeedOut, PollQueued
+from app.web.deps import SessionDep, json_body_routes
+from app.web.errors import refusals
 
-router = APIRouter(tags=["feeds"])
-
-
-class FeedIn(BaseModel):
-    """`POST /api/feeds` body: the feed URL, topics every post of it gets, an optional title."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str
-    topics: list[str] = Field(default_factory=list)
-    title: str | None = Field(default=None, max_length=500)
-
-    _url = field_validator("url", mode="before")(check_http_url)
-    # Same rules as a post's topics: lower-cased, trimmed, at most 20.
-    _topics = field_validator("topics", mode="before")(clean_topics)
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def _title(cls, value: Any) -> Any:
-        return (" ".join(value.split()) or None) if isinstance(value, str) else value
+router = APIRouter(tags=["feeds"], route_class=json_body_routes(limit=100_000))
+NO_FEED = refusals({404: "no feed with that id"})
 
 
 @router.get("/feeds")
-def list_feeds(session: Session = db_session) -> JSONResponse:
+def list_feeds_route(session: SessionDep) -> FeedList:
     """Every feed with when it was last fetched, how that went, and its consecutive failures."""
-    feeds = session.scalars(select(Feed).order_by(Feed.id))
-    items = [feed_json(feed) for feed in feeds]
-    return JSONResponse({"items": items, "total": len(items)})
+    items = [FeedOut.model_validate(feed) for feed in list_feeds(session)]
+    return FeedList(items=items, total=len(items))
 
 
-@router.post("/feeds")
-async def add_feed_route(request: Request, session: Session = db_session) -> JSONResponse:
-    """Add a feed to poll: 201 with the feed; 409 with the existing one if the URL is known."""
-    data = await read_json_body(request, limit=100_000)
-    try:
-        body = FeedIn.model_validate(data)
-    except ValidationError as error:
-        problems = [
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors(include_input=False, include_url=False)
-        ]
-        return JSONResponse({"detail": "; ".join(problems)}, 422)
-    try:
-        feed = add_feed(
-            session, url=body.url, topics=body.topics, title=body.title, now=clock.now()
-        )
-    except FeedExists as error:
-        return JSONResponse({"detail": str(error), "feed": feed_json(error.feed)}, 409)
-    return JSONResponse(feed_json(feed), 201)
+@router.post(
+    "/feeds",
+    status_code=201,
+    responses={409: {"model": FeedConflict, "description": "the URL is already polled"}},
+)
+def add_feed_route(body: FeedIn, session: SessionDep) -> FeedOut:
+    """Add a feed to poll (its first poll is queued): 201 with the feed."""
+    feed = add_feed(session, url=body.url, topics=body.topics, title=body.title, now=clock.now())
+    return FeedOut.model_validate(feed)
 
 
-@router.post("/feeds/{feed_id}/poll")
-def poll_feed_route(feed_id: int, session: Session = db_session) -> JSONResponse:
+@router.post("/feeds/{feed_id}/poll", status_code=202, responses=NO_FEED)
+def poll_feed_route(feed_id: int, session: SessionDep) -> PollQueued:
     """Queue a poll of one feed now (202); the outcome shows in `GET /api/feeds`."""
-    if session.get(Feed, feed_id) is None:
-        return JSONResponse({"detail": f"no feed {feed_id}"}, 404)
-    enqueue(session, "digest.poll_feed", feed_id)
-    return JSONResponse({"status": "queued", "feed_id": feed_id}, 202)
+    queue_poll(session, feed_id=feed_id)
+    return PollQueued(feed_id=feed_id)
 
 
-@router.delete("/feeds/{feed_id}")
-def delete_feed_route(feed_id: int, session: Session = db_session) -> Response:
+@router.delete("/feeds/{feed_id}", status_code=204, responses=NO_FEED)
+def delete_feed_route(feed_id: int, session: SessionDep) -> None:
     """Stop polling a feed; the posts it brought in stay."""
-    feed = session.get(Feed, feed_id)
-    if feed is None:
-        return JSONResponse({"detail": f"no feed {feed_id}"}, 404)
-    session.execute(update(Post).where(Post.feed_id == feed_id).values(feed_id=None))
-    session.delete(feed)
-    return Response(status_code=204)
+    remove_feed(session, feed_id=feed_id)

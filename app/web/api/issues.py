@@ -2,159 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Query, Response
 
 from app import clock
-from app.config import Settings
 from app.issues.drafts import (
-    InvalidEdit,
-    IssueLocked,
-    IssueNotFound,
-    delivery_counts,
-    get_issue,
-    issue_json,
-    list_issues,
+    issue_out,
+    issue_page,
     prepare_draft,
-    review_ranking,
+    requested_week,
+    show_issue,
     update_issue,
 )
-from app.models import IssueStatus
-from app.web.deps import db_session, read_json_body, settings_dep
-from app.weeks import last_complete_week, parse_week, week_window
+from app.issues.schemas import DraftIn, IssueEditIn, IssueOut, IssuePage
+from app.web.deps import SessionDep, SettingsDep, body_or_empty, json_body_routes
+from app.web.errors import refusals
 
-router = APIRouter(tags=["issues"])
-MAX_BODY_BYTES = 1_000_000
-LIST_KEYS = ("pin", "drop", "unpin", "undrop")
-EDIT_KEYS = (*LIST_KEYS, "subject", "intro")
-
-
-async def _json_object(request: Request, *, allowed: tuple[str, ...]) -> dict[str, Any]:
-    """The body as a JSON object (empty body = {}): 400 if it is not JSON, 422 if not usable."""
-    data = await read_json_body(request, limit=MAX_BODY_BYTES, empty={})
-    if not isinstance(data, dict):
-        raise HTTPException(422, "the body must be a JSON object")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise HTTPException(
-            422, f"unknown fields: {', '.join(unknown)} (allowed: {', '.join(allowed)})"
-        )
-    return data
+router = APIRouter(tags=["issues"], route_class=json_body_routes(limit=1_000_000))
+NO_ISSUE = refusals({404: "no issue with that id"})
+LOCKED = refusals({409: "the issue is no longer a draft"})
 
 
-def _week(data: dict[str, Any]) -> str:
-    """The requested ISO week, or the last complete one; weeks not yet begun are refused."""
-    week = data.get("week")
-    if week is None:
-        return last_complete_week(clock.now())
-    if not isinstance(week, str):
-        raise HTTPException(422, 'week must be a string like "2026-W48"')
-    try:
-        year, number = parse_week(week)
-    except ValueError as error:
-        raise HTTPException(422, str(error)) from error
-    normalised = f"{year:04d}-W{number:02d}"
-    if week_window(normalised)[0] > clock.now():
-        raise HTTPException(422, f"{normalised} has not begun yet")
-    return normalised
-
-
-def _id_list(data: dict[str, Any], key: str) -> list[int] | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(
-        isinstance(item, int) and not isinstance(item, bool) and item > 0 for item in value
-    ):
-        raise HTTPException(422, f"{key} must be a list of post ids")
-    return value
-
-
-@router.post("/issues")
-async def draft_issue_route(
-    request: Request, session: Session = db_session, settings: Settings = Depends(settings_dep)
-) -> JSONResponse:
+@router.post(
+    "/issues", responses={201: {"model": IssueOut, "description": "a new draft"}, **LOCKED}
+)
+def draft_issue_route(
+    body: Annotated[DraftIn, body_or_empty()],
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> IssueOut:
     """Rank a week now and create (201) or refresh (200) its draft."""
-    week = _week(await _json_object(request, allowed=("week",)))
-
-    def draft() -> tuple[dict[str, Any], bool]:
-        try:
-            drafted = prepare_draft(session, week=week, now=clock.now(), settings=settings)
-        except IssueLocked as error:
-            raise HTTPException(409, str(error)) from error
-        return issue_json(session, drafted.issue, ranking=drafted.ranking), drafted.created
-
-    data, created = await run_in_threadpool(draft)
-    return JSONResponse(data, 201 if created else 200)
+    now = clock.now()
+    week = requested_week(body.week, now=now)
+    drafted = prepare_draft(session, week=week, now=now, settings=settings)
+    response.status_code = 201 if drafted.created else 200
+    return issue_out(session, drafted.issue, ranking=drafted.ranking)
 
 
 @router.get("/issues")
 def list_issues_route(
-    limit: int = Query(20, ge=1, le=200),
-    offset: int = Query(0, ge=0),
-    session: Session = db_session,
-) -> JSONResponse:
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> IssuePage:
     """Issues, newest week first, each with its items and delivery counts."""
-    issues, total = list_issues(session, limit=limit, offset=offset)
-    counts = delivery_counts(session, [issue.id for issue in issues])
-    items = [issue_json(session, issue, counts=counts[issue.id]) for issue in issues]
-    return JSONResponse({"items": items, "total": total, "limit": limit, "offset": offset})
+    return issue_page(session, limit=limit, offset=offset)
 
 
-@router.get("/issues/{issue_id}")
-def get_issue_route(
-    issue_id: int, session: Session = db_session, settings: Settings = Depends(settings_dep)
-) -> JSONResponse:
+@router.get("/issues/{issue_id}", responses=NO_ISSUE)
+def get_issue_route(issue_id: int, session: SessionDep, settings: SettingsDep) -> IssueOut:
     """One issue; a draft also shows the posts left out and why."""
-    try:
-        issue = get_issue(session, issue_id=issue_id)
-    except IssueNotFound as error:
-        raise HTTPException(404, str(error)) from error
-    ranking = None
-    if issue.status == IssueStatus.DRAFT:
-        ranking = review_ranking(session, issue=issue, settings=settings)
-    return JSONResponse(issue_json(session, issue, ranking=ranking))
+    return show_issue(session, issue_id=issue_id, settings=settings)
 
 
-@router.patch("/issues/{issue_id}")
-async def update_issue_route(
+@router.patch("/issues/{issue_id}", responses={**NO_ISSUE, **LOCKED})
+def update_issue_route(
     issue_id: int,
-    request: Request,
-    session: Session = db_session,
-    settings: Settings = Depends(settings_dep),
-) -> JSONResponse:
+    edit: Annotated[IssueEditIn, body_or_empty()],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> IssueOut:
     """Pin, drop (and unpin, undrop) posts, or change the subject or intro of a draft."""
-    data = await _json_object(request, allowed=EDIT_KEYS)
-    if not data:
-        raise HTTPException(422, f"send at least one of: {', '.join(EDIT_KEYS)}")
-    lists = {key: _id_list(data, key) for key in LIST_KEYS}
-    for key in ("subject", "intro"):
-        if key in data and not isinstance(data[key], str):
-            raise HTTPException(422, f"{key} must be a string")
-
-    def edit() -> dict[str, Any]:
-        try:
-            update_issue(
-                session,
-                issue_id=issue_id,
-                **lists,
-                subject=data.get("subject"),
-                intro=data.get("intro"),
-                now=clock.now(),
-                settings=settings,
-            )
-            issue = get_issue(session, issue_id=issue_id)
-        except IssueNotFound as error:
-            raise HTTPException(404, str(error)) from error
-        except IssueLocked as error:
-            raise HTTPException(409, str(error)) from error
-        except InvalidEdit as error:
-            raise HTTPException(422, str(error)) from error
-        ranking = review_ranking(session, issue=issue, settings=settings)
-        return issue_json(session, issue, ranking=ranking)
-
-    return JSONResponse(await run_in_threadpool(edit))
+    update_issue(session, issue_id=issue_id, **edit.changes(), now=clock.now(), settings=settings)
+    return show_issue(session, issue_id=issue_id, settings=settings)

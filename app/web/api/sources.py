@@ -2,142 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path, Query
+from pydantic import AfterValidator, WithJsonSchema
 
 from app import clock
-from app.ranking.sources import (
-    CLICK_WEEKS,
-    DEFAULT_WEIGHT,
-    MAX_WEIGHT,
-    MIN_WEIGHT,
-    InvalidSourceWeight,
-    check_source_weight,
-    set_source_weight,
-    source_table,
-)
-from app.web.deps import db_session, read_json_body
+from app.ranking.schemas import SourcesOut, SourceWeightOut, WeightIn
+from app.ranking.sources import set_source_weight, source_name, source_table
+from app.web.deps import SessionDep, json_body_routes
 
-router = APIRouter(tags=["sources"])
+router = APIRouter(tags=["sources"], route_class=json_body_routes(limit=10_000))
 
-
-class WeightIn(BaseModel):
-    """`PUT /api/sources/{source}` body: the editor's weight, 0 (listed only if pinned) to 10."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    weight: float = Field(
-        ge=MIN_WEIGHT,
-        le=MAX_WEIGHT,
-        allow_inf_nan=False,
-        strict=True,
-        description="1 is the default; 2 counts the source's stories twice; 0 lists them only "
-        "when pinned",
-    )
-
-
-class SourceOut(BaseModel):
-    """One source: its posts in the window, weight, and what readers' clicks say about it."""
-
-    source: str
-    weight: float
-    weight_set: bool = Field(description="an editor set this weight (else the default 1)")
-    posts: int = Field(description="posts published in the last `weeks` weeks")
-    click_prior: float | None = Field(
-        description="how readers clicked this source's items in mailed issues against the "
-        "usual for their positions, shrunk toward 1 (1.8 = 1.8x the usual); null when it was "
-        "never listed in them"
-    )
-    listed: int = Field(description=f"its items in issues mailed in the last {CLICK_WEEKS} weeks")
-    clicks: int = Field(description="clicks on those items")
-
-
-class SourcesOut(BaseModel):
-    """`GET /api/sources`: every source with recent posts, a weight, or items in mailed issues."""
-
-    weeks: int
-    sources: list[SourceOut]
-
-
-class SourceWeightOut(BaseModel):
-    """A stored weight."""
-
-    source: str
-    key: str = Field(description="how the ranking matches it: the name stripped and casefolded")
-    weight: float
-    updated_at: datetime
-
-
-class Problem(BaseModel):
-    """Why a request was refused."""
-
-    detail: str
-
-
-def _problems(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in error.errors(include_input=False, include_url=False)
-    )
+# Checked with the body, so one answer names a bad name and a bad weight together.
+SourceName = Annotated[
+    str,
+    AfterValidator(source_name),
+    Path(description="the source's name as posts give it; matched stripped and casefolded"),
+]
 
 
 @router.get("/sources")
 def list_sources(
-    weeks: int = Query(4, ge=1, le=52, description="count posts of this many recent weeks"),
-    session: Session = db_session,
+    session: SessionDep,
+    weeks: Annotated[
+        int, Query(ge=1, le=52, description="count posts of this many recent weeks")
+    ] = 4,
 ) -> SourcesOut:
     """Sources, most posts first, with the editor's weight and readers' click prior."""
-    rows = source_table(session, weeks=weeks, now=clock.now())
-    sources = [
-        SourceOut(
-            source=row.name,
-            weight=row.weight,
-            weight_set=row.weight_set,
-            posts=row.posts,
-            click_prior=row.click_prior,
-            listed=row.listed,
-            clicks=row.clicks,
-        )
-        for row in rows
-    ]
-    return SourcesOut(weeks=weeks, sources=sources)
+    return SourcesOut.of(source_table(session, weeks=weeks, now=clock.now()), weeks=weeks)
 
 
-@router.put(
-    "/sources/{source:path}",
-    response_model=SourceWeightOut,
-    responses={422: {"model": Problem, "description": "a bad weight or source name"}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": WeightIn.model_json_schema()}},
-        }
-    },
-)
-async def put_source_weight(source: str, request: Request, session: Session = db_session) -> Any:
+@router.put("/sources/{source:path}")
+def put_source_weight(
+    source: SourceName,
+    # The one-field body reads best written out in place rather than as a reference.
+    body: Annotated[WeightIn, WithJsonSchema(WeightIn.model_json_schema())],
+    session: SessionDep,
+) -> SourceWeightOut:
     """Set how much a source's stories count (0 to 10; 1 is the default)."""
-    data = await read_json_body(request, limit=10_000)
-    try:
-        body = WeightIn.model_validate(data)
-    except ValidationError as error:
-        problems = [_problems(error)]
-        try:
-            check_source_weight(source=source, weight=DEFAULT_WEIGHT)
-        except InvalidSourceWeight as bad_name:
-            problems.insert(0, str(bad_name))
-        return JSONResponse({"detail": "; ".join(problems)}, 422)
-    try:
-        row = await run_in_threadpool(
-            set_source_weight, session, source=source, weight=body.weight, now=clock.now()
-        )
-    except InvalidSourceWeight as error:
-        return JSONResponse({"detail": str(error)}, 422)
-    return SourceWeightOut(
-        source=row.name, key=row.source_key, weight=row.weight, updated_at=row.updated_at
-    )
+    row = set_source_weight(session, source=source, weight=body.weight, now=clock.now())
+    return SourceWeightOut.of(row)

@@ -1,0 +1,59 @@
+"""Domain errors and unreadable requests answered in one place: JSON under /api, pages elsewhere."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import Conflict, Invalid, NotFound, Unavailable
+
+
+@pytest.fixture
+def raising(app):
+    """The app with routes that raise each kind of domain error, under /api, /admin and /."""
+
+    def route(kind: type[Exception]):
+        def raise_it() -> None:
+            raise kind(f"a {kind.__name__} <b>reason</b>")
+
+        return raise_it
+
+    for kind in (NotFound, Conflict, Invalid, Unavailable):
+        for prefix in ("/api", "/admin", ""):
+            app.add_api_route(f"{prefix}/raise/{kind.__name__}", route(kind))
+    return app
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"), [(NotFound, 404), (Conflict, 409), (Invalid, 422), (Unavailable, 503)]
+)
+def test_each_kind_has_its_status_everywhere(raising, client, admin_headers, kind, status):
+    name = kind.__name__
+    api = client.get(f"/api/raise/{name}", headers=admin_headers)
+    assert (api.status_code, api.json()) == (status, {"detail": f"a {name} <b>reason</b>"})
+    for path in (f"/admin/raise/{name}", f"/raise/{name}"):
+        page = client.get(path)
+        assert page.status_code == status
+        assert page.headers["content-type"].startswith("text/html")
+        assert f"a {name} &lt;b&gt;reason&lt;/b&gt;" in page.text  # escaped, as every page is
+
+
+def test_admin_paths_get_the_admin_problem_page(raising, client):
+    page = client.get("/admin/raise/NotFound")
+    assert "Back to the dashboard" in page.text and page.headers["cache-control"] == "no-store"
+    public = client.get("/raise/NotFound")
+    assert "Back to the dashboard" not in public.text and 'href="/archive"' in public.text
+
+
+def test_unreadable_requests_keep_fastapis_answer_outside_the_api(client):
+    response = client.get("/archive/not-a-number")
+    assert response.status_code == 422
+    assert isinstance(response.json()["detail"], list)
+
+
+def test_api_query_problems_are_one_readable_sentence(client, admin_headers):
+    response = client.get("/api/issues?limit=0&offset=-1", headers=admin_headers)
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "limit: Input should be greater than or equal to 1; "
+        "offset: Input should be greater than or equal to 0"
+    }
