@@ -30,5 +30,9 @@ class Invalid(DigestError, ValueError):
     """The input cannot be used as given (HTTP 422)."""
 
 
+class Refused(DigestError):
+    """A server we passed the request on to (the mail server) refused it (HTTP 502)."""
+
+
 class Unavailable(DigestError):
     """A service the request needs is down or refused us; trying later may work (HTTP 503)."""

@@ -23,7 +23,8 @@ from app.db import make_engine  # noqa: E402
 from app.issues.drafts import draft_issue  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Post  # noqa: E402
-from app.ranking.score import Candidate, Rules, rank  # noqa: E402
+from app.ranking.rules import Rules  # noqa: E402
+from app.ranking.score import Candidate, rank  # noqa: E402
 from app.ranking.stories import clear_caches  # noqa: E402
 from app.weeks import week_window  # noqa: E402
 

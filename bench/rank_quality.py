@@ -85,7 +85,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import DEFAULT_TOPICS  # noqa: E402
-from app.ranking.score import Candidate, Ranking, Rules, rank  # noqa: E402
+from app.ranking.rules import Rules  # noqa: E402
+from app.ranking.score import Candidate, Ranking, rank  # noqa: E402
 from app.weeks import week_window  # noqa: E402
 
 try:  # lands with the new ranking; without it the clicks scenario is skipped

@@ -29,7 +29,8 @@ from sqlalchemy import select, text  # noqa: E402
 from app import clock  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import make_engine, session_scope, set_publisher  # noqa: E402
-from app.delivery import progress, start_send  # noqa: E402
+from app.delivery.control import progress  # noqa: E402
+from app.delivery.engine import start_send  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Issue  # noqa: E402
 from app.readers.subscriptions import unsubscribe_token  # noqa: E402

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
 from app.accounts import create_admin
-from app.delivery import send_batch
-from app.delivery.transports import OutboxTransport
+from app.delivery.engine import send_batch
+from app.delivery.outbox import OutboxTransport
 from app.issues.review import stories
 from app.models import Delivery, Feed, Issue, IssueStatus, Post, Subscriber
 from app.readers.importing import import_subscribers

@@ -103,6 +103,22 @@ def test_test_send_arrives_marked_and_is_not_in_the_ledger(
     assert issue.status == "draft"
 
 
+def test_a_test_copy_the_mail_server_refuses_is_a_502_with_its_reply(
+    db, settings, client, admin_headers, smtp_server
+):
+    settings.smtp_url = smtp_server.url()
+    smtp_server.faults.reject("editor@example.org", "550 5.7.1 Relaying denied")
+    issue = make_issue(db)
+    db.commit()
+    answer = client.post(
+        f"/api/issues/{issue.id}/test",
+        headers=admin_headers,
+        json={"emails": ["editor@example.org"]},
+    )
+    assert answer.status_code == 502
+    assert "Relaying denied" in answer.json()["detail"]
+
+
 def test_test_send_refuses_bad_lists(db, client, admin_headers):
     issue = make_issue(db)
     db.commit()

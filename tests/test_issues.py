@@ -14,14 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import make_engine
-from app.issues.drafts import (
-    InvalidEdit,
-    IssueLocked,
-    default_subject,
-    draft_issue,
-    prepare_draft,
-    update_issue,
-)
+from app.issues.drafts import default_subject, draft_issue, prepare_draft, update_issue
+from app.issues.errors import InvalidEdit, IssueLocked
 from app.migrate import upgrade
 from app.models import Delivery, Issue, IssueItem, IssueStatus, Post, Subscriber
 from app.ranking.report import format_ranking_table, rank_week

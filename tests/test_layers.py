@@ -76,6 +76,13 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
                 target = target.rpartition(".")[0]
             if target and target != name:
                 yield target
+            # Importing a.b.c runs a/__init__.py and a/b/__init__.py first: a package's own
+            # imports are a circle's hidden edge for every module outside that package.
+            parent = target.rpartition(".")[0]
+            while parent:
+                if parent in known and not name.startswith(parent + "."):
+                    yield parent
+                parent = parent.rpartition(".")[0]
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -136,6 +143,13 @@ def test_no_module_imports_a_floor_above_it() -> None:
         if floor(target) > floor(name)
     )
     assert upward == []
+
+
+def test_a_package_init_counts_for_its_submodules(tmp_path: Path) -> None:
+    known = {"pkg": Path("pkg/__init__.py"), "pkg.sub": Path("pkg/sub.py"), "other": Path("o.py")}
+    path = tmp_path / "other.py"
+    path.write_text("from pkg.sub import thing\n", encoding="utf-8")
+    assert set(imports_of("other", path, known)) == {"pkg.sub", "pkg"}
 
 
 def test_the_checker_sees_a_circle() -> None:

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 from itsdangerous import TimestampSigner
 
-from app.delivery import send_batch, start_send
+from app.delivery.engine import send_batch, start_send
 from app.issues.mail import send_test
 from app.readers.links import confirm_url, preview_links, reader_links
 from app.readers.notifications import send_welcome

@@ -1,4 +1,5 @@
-"""app.delivery.transports against a real in-process SMTP server and a real outbox folder."""
+"""app.delivery transports (smtp, outbox, messenger, transports) against a real in-process SMTP
+server and a real outbox folder."""
 
 from __future__ import annotations
 
@@ -13,18 +14,18 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings, parse_smtp_url
+from app.delivery.messenger import transport_from_settings
+from app.delivery.outbox import OutboxTransport
+from app.delivery.smtp import SMTPTransport
 from app.delivery.transports import (
     DeliveryError,
     HardBounce,
-    OutboxTransport,
     OutcomeUnknown,
     PermanentFailure,
-    SMTPTransport,
     TemporaryFailure,
     TransportUnavailable,
     Verdict,
     retry_delay,
-    transport_from_settings,
     verdict,
 )
 from tests.smtp_server import SMTPTestServer

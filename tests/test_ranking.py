@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from app.ranking.engagement import MAX_PSEUDO_VIEWS, MIN_PSEUDO_VIEWS, fit_prior, score
-from app.ranking.score import Candidate, Rules, is_on_topic, rank
+from app.ranking.rules import Rules
+from app.ranking.score import Candidate, is_on_topic, rank
 from app.ranking.stories import same_story
 from app.weeks import format_week, last_complete_week, parse_week, week_of, week_window
 

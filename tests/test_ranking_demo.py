@@ -12,7 +12,8 @@ from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
 from app.config import DEFAULT_TOPICS
-from app.ranking.score import Candidate, Ranking, Rules, rank
+from app.ranking.rules import Rules
+from app.ranking.score import Candidate, Ranking, rank
 from app.ranking.stories import same_story
 from app.weeks import week_of, week_window
 

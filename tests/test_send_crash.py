@@ -19,8 +19,9 @@ from sqlalchemy import insert, select
 from app import clock
 from app.config import Settings
 from app.db import session_factory, session_scope, set_publisher
-from app.delivery import progress, send_batch, start_send, sweep
-from app.delivery.transports import SMTPTransport
+from app.delivery.control import progress, sweep
+from app.delivery.engine import send_batch, start_send
+from app.delivery.smtp import SMTPTransport
 from app.migrate import upgrade
 from app.models import Delivery, Issue, IssueItem, Post, Subscriber
 from tests.conftest import (

@@ -10,19 +10,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.delivery import (
+from app.delivery.control import cancel, pause, progress, resume, sweep
+from app.delivery.engine import (
+    REQUEUE_WITHIN,
+    BatchResult,
     SendRefused,
-    cancel,
-    pause,
-    progress,
-    resume,
+    requeue_countdown,
     send_batch,
     start_send,
-    sweep,
 )
-from app.delivery.engine import REQUEUE_WITHIN, BatchResult, requeue_countdown
 from app.delivery.ledger import Ledger
-from app.delivery.transports import SMTPTransport
+from app.delivery.smtp import SMTPTransport
 from app.issues.mail import NothingToSend
 from app.models import (
     ConsentEvent,

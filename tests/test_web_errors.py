@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import Conflict, Invalid, NotFound, Unavailable
+from app.errors import Conflict, Invalid, NotFound, Refused, Unavailable
 
 
 @pytest.fixture
@@ -17,14 +17,15 @@ def raising(app):
 
         return raise_it
 
-    for kind in (NotFound, Conflict, Invalid, Unavailable):
+    for kind in (NotFound, Conflict, Invalid, Refused, Unavailable):
         for prefix in ("/api", "/admin", ""):
             app.add_api_route(f"{prefix}/raise/{kind.__name__}", route(kind))
     return app
 
 
 @pytest.mark.parametrize(
-    ("kind", "status"), [(NotFound, 404), (Conflict, 409), (Invalid, 422), (Unavailable, 503)]
+    ("kind", "status"),
+    [(NotFound, 404), (Conflict, 409), (Invalid, 422), (Refused, 502), (Unavailable, 503)],
 )
 def test_each_kind_has_its_status_everywhere(raising, client, admin_headers, kind, status):
     name = kind.__name__
@@ -57,3 +58,24 @@ def test_api_query_problems_are_one_readable_sentence(client, admin_headers):
         "detail": "limit: Input should be greater than or equal to 1; "
         "offset: Input should be greater than or equal to 0"
     }
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"content-type": "application/json"}, b"{not json"),
+        ({"content-type": "text/csv"}, b"a,b"),
+        ({"content-type": "application/json"}, b"[" + b"1," * 600_000 + b"1]"),
+    ],
+    ids=["broken JSON", "not JSON", "too large"],
+)
+def test_the_admin_token_is_checked_before_the_body(client, admin_headers, headers, body):
+    """A caller without the token learns nothing about its body; with it, it hears what's wrong."""
+    anonymous = client.post("/api/issues", content=body, headers=headers)
+    assert anonymous.status_code == 401
+    wrong = client.post(
+        "/api/issues", content=body, headers={**headers, "authorization": "Bearer x"}
+    )
+    assert wrong.status_code == 403
+    admin = client.post("/api/issues", content=body, headers={**headers, **admin_headers})
+    assert admin.status_code in (400, 413, 415)

@@ -14,12 +14,11 @@ from celery import Task, shared_task
 from app import clock, jobs
 from app.config import Settings, get_settings
 from app.db import session_scope
-from app.delivery import SendError, start_send, sweep
-from app.delivery.engine import publish_batches, run_batch
+from app.delivery.control import sweep
+from app.delivery.engine import SendError, publish_batches, run_batch, start_send
 from app.delivery.transactional import MailRun, send_each
 from app.delivery.transports import retry_delay
-from app.delivery.weekly import draft_weekly
-from app.issues.drafts import IssueNotFound
+from app.issues.errors import IssueNotFound
 from app.issues.mail import NothingToSend
 from app.models import Feed
 from app.posts.feeds import enqueue_feed_polls, poll_feed
@@ -67,6 +66,10 @@ def _retry_later(task: Task, run: MailRun, args: Sequence[Any], settings: Settin
 @shared_task(name=jobs.DRAFT_WEEKLY_ISSUE)
 def draft_weekly_issue_task() -> int | None:
     """Draft or refresh the issue of the week that just ended; with autosend on, start its send."""
+    # Not a circle: ranking loads numpy, SciPy and scikit-learn (about 90 MiB and a second per
+    # process). Imported here, only the worker that drafts the week pays that; senders stay lean.
+    from app.delivery.weekly import draft_weekly
+
     settings = get_settings()
     with session_scope(settings.sqlalchemy_url) as session:
         return draft_weekly(session, now=clock.now(), settings=settings)

@@ -29,27 +29,3 @@ Policy, per recipient:
   may well have arrived, and "at most one copy" wins over "at least one".
 - When no row is `pending` or `sending`, the issue becomes `sent`.
 """
-
-from app.delivery.control import cancel, pause, progress, resume, sweep
-from app.delivery.engine import (
-    BatchResult,
-    IssueNotFound,
-    SendError,
-    SendRefused,
-    send_batch,
-    start_send,
-)
-
-__all__ = [
-    "BatchResult",
-    "IssueNotFound",
-    "SendError",
-    "SendRefused",
-    "cancel",
-    "pause",
-    "progress",
-    "resume",
-    "send_batch",
-    "start_send",
-    "sweep",
-]

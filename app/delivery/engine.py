@@ -17,17 +17,17 @@ from app import jobs
 from app.config import Settings
 from app.db import enqueue, publish, session_factory
 from app.delivery.ledger import Claimed, Ledger, Outcome, finish_if_done, freeze_recipients
+from app.delivery.messenger import transport_from_settings
 from app.delivery.transports import (
     DeliveryError,
     Transport,
     TransportUnavailable,
     Verdict,
     retry_delay,
-    transport_from_settings,
     verdict,
 )
 from app.errors import Conflict
-from app.issues.drafts import IssueNotFound
+from app.issues.errors import IssueNotFound
 from app.issues.mail import dkim_signer, prepare_issue_message
 from app.models import Delivery, DeliveryState, Issue, IssueStatus, SubscriberStatus
 from app.readers.links import reader_links
@@ -47,7 +47,7 @@ REQUEUE_WITHIN = 60
 
 class SendError(Conflict):
     """A send operation that cannot be done; the message says why. (No such issue is
-    `IssueNotFound`, from `app.issues.drafts`.)"""
+    `IssueNotFound`, from `app.issues.errors`.)"""
 
 
 class SendRefused(SendError):

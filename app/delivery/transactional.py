@@ -17,12 +17,12 @@ from datetime import datetime
 from app import clock as app_clock
 from app.config import Settings
 from app.db import session_scope
+from app.delivery.messenger import transport_from_settings
 from app.delivery.transports import (
     DeliveryError,
     Transport,
     TransportUnavailable,
     Verdict,
-    transport_from_settings,
     verdict,
 )
 from app.models import DeliveryState, Subscriber, SubscriberStatus

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from app import jobs
 from app.config import Settings
 from app.db import enqueue
-from app.issues.drafts import IssueLocked, draft_issue
+from app.issues.drafts import draft_issue
+from app.issues.errors import IssueLocked
 from app.weeks import last_complete_week
 
 log = logging.getLogger(__name__)

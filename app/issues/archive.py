@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.issues.drafts import IssueNotFound
+from app.issues.errors import IssueNotFound
 from app.issues.mail import digest_content
 from app.models import Issue, IssueStatus
 from app.tokens import Signer

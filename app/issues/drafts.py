@@ -1,11 +1,12 @@
-"""Issues: draft a week's top 10 from the ranking, let editors pin/drop/retitle it, show it."""
+"""Issues: draft a week's top 10 from the ranking and let editors pin/drop/retitle it; one issue
+by id and the delivery counts of issues (their API JSON is `app.issues.output`)."""
 
 from __future__ import annotations
 
 import json
 import unicodedata
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,37 +16,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
-from app.errors import Conflict, Invalid, NotFound
-from app.issues.schemas import DeliveryCounts, ExcludedOut, IssueItemOut, IssueOut, IssuePage
+from app.errors import Invalid
+from app.issues.errors import InvalidEdit, IssueLocked, IssueNotFound
 from app.models import Delivery, DeliveryState, Issue, IssueItem, IssueStatus, Post
-from app.posts.schemas import PostOut
 from app.ranking.click_prior import source_click_priors
-from app.ranking.score import Candidate, Ranking, Rules, paused_cycle_collection, rank
+from app.ranking.rules import Rules
+from app.ranking.score import Candidate, Ranking, paused_cycle_collection, rank
 from app.ranking.sources import click_records, source_weights
 from app.weeks import format_week, last_complete_week, parse_week, week_window
 
 SUBJECT_TOPIC = "sustainability & energy"
 MAX_SUBJECT, MAX_INTRO = 200, 5000
-EXCLUDED_SHOWN = 500  # an editor reviews hundreds of left-out posts at most, not a 100k week
 # The delivery counts of the issue JSON (SPEC §6); a row being sent still counts as pending.
 COUNT_STATES = (DeliveryState.PENDING, *DeliveryState.TERMINAL)
 _CHUNK = 500  # ids per IN (...) so large weeks stay under SQLite's parameter limit
-
-
-class IssueNotFound(NotFound):
-    """No issue with that id (the one "no such issue" of every issue and send operation)."""
-
-
-class IssueLocked(Conflict):
-    """The issue is no longer a draft (sending, paused, sent or cancelled): it cannot change."""
-
-
-class InvalidEdit(Invalid):
-    """An edit the editor must fix; `problems` lists each one."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -347,19 +331,6 @@ def get_issue(session: Session, *, issue_id: int) -> Issue:
     return issue
 
 
-def list_issues(session: Session, *, limit: int, offset: int) -> tuple[list[Issue], int]:
-    """A page of issues, newest week first, and how many there are."""
-    total = session.scalar(select(func.count()).select_from(Issue)) or 0
-    query = (
-        select(Issue)
-        .order_by(Issue.week.desc())
-        .limit(limit)
-        .offset(offset)
-        .options(selectinload(Issue.items).selectinload(IssueItem.post))
-    )
-    return list(session.scalars(query)), total
-
-
 def delivery_counts(session: Session, issue_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """Deliveries per issue by state; `pending` includes `sending`, `total` counts every row."""
     counts: dict[int, dict[str, int]] = defaultdict(
@@ -375,81 +346,3 @@ def delivery_counts(session: Session, issue_ids: Iterable[int]) -> dict[int, dic
         counts[issue_id][key] = counts[issue_id].get(key, 0) + number
         counts[issue_id]["total"] += number
     return counts
-
-
-def _excluded(session: Session, ranking: Ranking) -> dict[str, Any]:
-    """The posts the ranking left out (the first EXCLUDED_SHOWN) with titles, and their counts."""
-    shown = ranking.excluded[:EXCLUDED_SHOWN]
-    titles: dict[int, str] = {}
-    for chunk in chunked(e.post_id for e in shown):
-        titles.update(session.execute(select(Post.id, Post.title).where(Post.id.in_(chunk))).all())
-    return {
-        "excluded": [
-            ExcludedOut(post_id=e.post_id, title=titles.get(e.post_id), reason=e.reason)
-            for e in shown
-        ],
-        "excluded_counts": dict(Counter(e.reason.split(":", 1)[0] for e in ranking.excluded)),
-    }
-
-
-def issue_out(
-    session: Session,
-    issue: Issue,
-    *,
-    ranking: Ranking | None = None,
-    counts: Mapping[str, int] | None = None,
-) -> IssueOut:
-    """Issue JSON (SPEC §6); with the `ranking` behind a draft, also what was left out and why."""
-    if counts is None:
-        counts = delivery_counts(session, [issue.id])[issue.id]
-    review: dict[str, Any] = {}
-    if ranking is not None:  # not stored: only when the ranking was just run (drafts only)
-        listed = [item.post_id for item in issue.items]
-        review = {
-            **_excluded(session, ranking),
-            # False when posts changed since the draft was ranked: the editor should refresh.
-            "ranking_current": listed == [item.post_id for item in ranking.items],
-        }
-    return IssueOut(
-        id=issue.id,
-        week=issue.week,
-        status=issue.status,
-        subject=issue.subject,
-        intro=issue.intro,
-        note=issue.note,
-        pins=list(issue.pins),
-        drops=list(issue.drops),
-        items=[
-            IssueItemOut(
-                rank=item.rank,
-                score=item.score,
-                reasons=item.reasons,
-                clicks=item.clicks,
-                post=PostOut.of(item.post),
-            )
-            for item in issue.items
-        ],
-        counts=DeliveryCounts.model_validate(counts),
-        created_at=issue.created_at,
-        ranked_at=issue.ranked_at,
-        sent_at=issue.sent_at,
-        pause_reason=issue.pause_reason,
-        **review,
-    )
-
-
-def show_issue(session: Session, *, issue_id: int, settings: Settings) -> IssueOut:
-    """One issue as the API shows it; a draft also with the posts left out and why."""
-    issue = get_issue(session, issue_id=issue_id)
-    ranking = None
-    if issue.status == IssueStatus.DRAFT:
-        ranking = review_ranking(session, issue=issue, settings=settings)
-    return issue_out(session, issue, ranking=ranking)
-
-
-def issue_page(session: Session, *, limit: int, offset: int) -> IssuePage:
-    """A page of issues, newest week first, each with its items and delivery counts."""
-    issues, total = list_issues(session, limit=limit, offset=offset)
-    counts = delivery_counts(session, [issue.id for issue in issues])
-    items = [issue_out(session, issue, counts=counts[issue.id]) for issue in issues]
-    return IssuePage(items=items, total=total, limit=limit, offset=offset)

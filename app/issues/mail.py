@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
+from app.delivery.transports import Transport
 from app.errors import Conflict
 from app.models import Issue, IssueItem, Subscriber
 from app.readers.links import preview_links, reader_links
@@ -34,11 +34,6 @@ from emails.compose import (
     sign_dkim,
 )
 from emails.render import DigestCard, DigestContent, render_digest
-
-if TYPE_CHECKING:
-    # For the annotation only: importing anything under app.delivery runs its package, whose
-    # engine imports this module (the engine renders with `prepare_issue_message`).
-    from app.delivery.transports import Transport
 
 log = logging.getLogger(__name__)
 PREVIEW_FORMATS = ("html", "text")

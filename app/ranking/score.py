@@ -14,81 +14,37 @@ sixteen 3×), and 0.25 when readers' counters already speak for it. A post with 
 reach and 3× the typical engagement rate is worth about 4× a typical one, so a viral post still
 beats wide coverage of a minor event, and fifteen outlets without counters beat one post with
 modest counters (tests/test_ranking.py; bench/rank_quality.py measures the mix).
+
+Posts and stories are valued in `value` and the listed ones chosen in `selection`; this
+module checks eligibility, runs the steps and writes each listed story's reasons.
 """
 
 from __future__ import annotations
 
 import gc
-import math
 import re
-import statistics
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
-
-import numpy as np
 
 from app.ranking.candidates import Candidate
 from app.ranking.click_prior import source_key
-from app.ranking.engagement import Prior, fit_prior, score, score_parts
-from app.ranking.headlines import read_headline
+from app.ranking.engagement import Prior, fit_prior, score
 from app.ranking.reasons import plain_summary
-from app.ranking.stories import Headline, group_stories, headline_words
+from app.ranking.rules import Rules
+from app.ranking.selection import Excluded, select
+from app.ranking.value import Story, post_values, valued_stories
 from app.weeks import require_aware, week_window
 
-__all__ = ["Candidate", "Excluded", "RankedItem", "Ranking", "Rules", "is_on_topic", "rank"]
+__all__ = ["Candidate", "RankedItem", "Ranking", "is_on_topic", "rank"]
 
-COVERAGE_WEIGHT = 0.5  # per doubling of independent outlets, for a story without counters
-COVERAGE_WEIGHT_WITH_COUNTERS = 0.25  # the same when readers' counters speak for the story
-SPREAD_WEIGHT = 0.08  # per extra day the story was in the news
-TOPIC_WEIGHT, TOPIC_HITS_MAX = 0.05, 4  # per distinct on-topic word, counted up to 4
 OUTLETS_SHOWN = 3  # outlets named in a summary sentence before "and N more"
 # Outlet names and post ids kept in a listed story's stored reasons; counts stay exact. A story
 # told by 5,000 copies must not store 5,000 ids with every draft.
 NAMES_KEPT = 100
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What the editor and settings decide: on-topic words, caps, size, pins, drops, sent posts.
-
-    Pins are always listed, first and in pin order, even when off-topic, already sent, outside
-    the week or over the source cap (the editor chose them); they still use up their source's
-    slots for the other posts. All pins are listed even if there are more than `size`.
-    Drops are never listed. A post both pinned and dropped is a contradiction: ValueError.
-    An empty `topics` set means no topic filter. `source_weights` (default 1 per source)
-    multiply a source's posts' value; 0 keeps its stories out unless pinned.
-    """
-
-    topics: frozenset[str]
-    max_per_source: int = 3
-    size: int = 10
-    pins: tuple[int, ...] = ()
-    drops: frozenset[int] = frozenset()
-    already_sent: frozenset[int] = frozenset()
-    source_weights: Mapping[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        topics = frozenset(t.strip().lower() for t in self.topics) - {""}
-        object.__setattr__(self, "topics", topics)
-        object.__setattr__(self, "pins", tuple(self.pins))
-        object.__setattr__(self, "drops", frozenset(self.drops))
-        object.__setattr__(self, "already_sent", frozenset(self.already_sent))
-        weights = {source_key(s): float(w) for s, w in dict(self.source_weights).items()}
-        if any(not math.isfinite(w) or w < 0 for w in weights.values()):
-            raise ValueError("source weights must be finite and not negative")
-        object.__setattr__(self, "source_weights", weights)
-        if self.size < 1 or self.max_per_source < 1:
-            raise ValueError("size and max_per_source must be at least 1")
-        if len(set(self.pins)) != len(self.pins):
-            raise ValueError("a post is pinned twice")
-        both = set(self.pins) & self.drops
-        if both:
-            raise ValueError(f"posts both pinned and dropped: {sorted(both)}")
 
 
 @dataclass(frozen=True)
@@ -100,13 +56,6 @@ class RankedItem:
     score: float
     reasons: dict
     duplicates: tuple[int, ...] = ()
-
-
-class Excluded(NamedTuple):
-    """A post not listed and why (off-topic, already-sent, duplicate-of:<id>, below-cut, ...)."""
-
-    post_id: int
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -177,200 +126,9 @@ def _note(week: str, listed: int, rules: Rules, excluded: list[Excluded], total:
     )
 
 
-@dataclass(slots=True)
-class _Story:
-    """The posts of one story in value order (best first) and what the week says of it."""
-
-    posts: list[Candidate]
-    origins: list[bool]  # whether each post is the first of its copies of one text
-    value: float = 0.0
-    outlet_count: int = 1  # independent sources: one per copy group, distinct by name
-    days: int = 1
-    counted: bool = False  # some post of it carries readers' counters
-    topic_hits: int = 0
-    importance: float = 1.0  # coverage × days in the news × topic strength
-
-    @property
-    def outlets(self) -> list[str]:
-        """The independent sources' names, best post's first (one per copy group)."""
-        names, seen = [], set()
-        for c, origin in zip(self.posts, self.origins, strict=True):
-            if origin and source_key(c.source) not in seen:
-                seen.add(source_key(c.source))
-                names.append(c.source.strip() or "(no source)")
-        return names
-
-
-def _topic_hits(c: Candidate, words: frozenset[str], topics: dict[str, tuple[str, ...]]) -> int:
-    """How many of the on-topic words (`topics`: each with its tokens) the post names."""
-    named = {t.strip().casefold() for t in c.topics} if c.topics else set()
-    return sum(1 for topic, tokens in topics.items() if topic in named or words.issuperset(tokens))
-
-
-def _post_values(
-    eligible: list[Candidate],
-    prior: Prior,
-    start: datetime,
-    now: datetime,
-    rules: Rules,
-    click_priors: Mapping[str, float],
-) -> tuple[dict[int, float], float]:
-    """Each post's value (engagement, or the week's median without counters, × source factor)."""
-    counted = [c for c in eligible if c.has_metrics]
-    scores = score_parts(counted, start, now, prior).score.tolist() if counted else []
-    engagement = dict(zip((c.id for c in counted), scores, strict=True))
-    neutral = statistics.median(engagement.values()) if engagement else prior.typical_rate
-    values = {c.id: engagement.get(c.id, neutral) for c in eligible}
-    if click_priors or rules.source_weights:
-        for c in eligible:
-            key = source_key(c.source)
-            values[c.id] *= click_priors.get(key, 1.0) * rules.source_weights.get(key, 1.0)
-    return values, neutral
-
-
-def _stories(eligible: list[Candidate], values: dict[int, float], rules: Rules) -> list[_Story]:
-    """Group posts into stories and value each; best story first (ties: newer, then smaller id).
-
-    Per-story figures are computed on arrays over the whole week: a 100k-post week has ~30k
-    stories, and a Python loop over each cost more than the clustering.
-    """
-    if not eligible:
-        return []
-    headlines = [Headline(c.id, c.title, c.summary, c.source, c.published_at) for c in eligible]
-    grouped = group_stories(headlines)
-    label = np.asarray(grouped.story)
-    value = np.array([values[c.id] for c in eligible])
-    # On equal value, the post that tells the story as the others do speaks for it (a loosely
-    # attached post must not stand for the story), then the original of a text.
-    central = np.round(np.asarray(grouped.centrality), 6)
-    published = np.array([c.published_at.timestamp() for c in eligible])
-    post_id = np.array([c.id for c in eligible])
-    order = np.lexsort((post_id, published, -central, -value, label))
-    starts = np.flatnonzero(np.r_[True, label[order][1:] != label[order][:-1]])
-    sizes = np.diff(np.r_[starts, len(order)])
-    story_of = np.empty(len(order), dtype=np.int64)
-    story_of[order] = np.repeat(np.arange(len(starts)), sizes)
-    leads = order[starts]
-    # Independent outlets: the earliest post of each copy group, then distinct sources.
-    copies = np.asarray(grouped.copies)
-    by_copy = np.lexsort((post_id, published, copies))
-    origins = by_copy[np.r_[True, copies[by_copy][1:] != copies[by_copy][:-1]]]
-    is_origin = np.zeros(len(eligible), dtype=bool)
-    is_origin[origins] = True
-    codes: dict[str, int] = {}
-    source = np.array([codes.setdefault(source_key(c.source), len(codes)) for c in eligible])
-    pairs = np.unique(story_of[origins] * (len(codes) + 1) + source[origins])
-    outlet_count = np.bincount(pairs // (len(codes) + 1), minlength=len(starts))
-    day_pairs = np.unique(story_of * 100_000 + (published // 86400 - published.min() // 86400))
-    days = np.bincount((day_pairs // 100_000).astype(np.int64), minlength=len(starts))
-    metrics = np.array([c.has_metrics for c in eligible], dtype=np.float64)
-    counted = np.bincount(story_of, weights=metrics, minlength=len(starts)) > 0
-    topic_tokens = {t: tokens for t in rules.topics if (tokens := read_headline(t).tokens)}
-    hits = np.array(
-        [
-            min(
-                _topic_hits(eligible[i], headline_words(headlines[i]), topic_tokens), TOPIC_HITS_MAX
-            )
-            for i in leads.tolist()
-        ],
-        dtype=np.float64,
-    ).reshape(-1)
-    # Readers' counters already say much of what wide coverage says; without them coverage is
-    # the week's main evidence of what mattered.
-    weight = np.where(counted, COVERAGE_WEIGHT_WITH_COUNTERS, COVERAGE_WEIGHT)
-    importance = (
-        (1 + weight * np.log2(np.maximum(outlet_count, 1)))
-        * (1 + SPREAD_WEIGHT * (days - 1))
-        * (1 + TOPIC_WEIGHT * hits)
-    )
-    story_value = value[leads] * importance
-    ranked = np.lexsort((post_id[leads], -published[leads], -story_value))
-    stories = []
-    for k in ranked.tolist():
-        members = order[starts[k] : starts[k] + sizes[k]].tolist()
-        stories.append(
-            _Story(
-                [eligible[i] for i in members],
-                is_origin[members].tolist(),
-                float(story_value[k]),
-                int(outlet_count[k]),
-                int(days[k]),
-                bool(counted[k]),
-                int(hits[k]),
-                float(importance[k]),
-            )
-        )
-    return stories
-
-
-@dataclass
-class _Selection:
-    """The listed posts with their stories, and why the other posts are out."""
-
-    listed: list[tuple[Candidate, _Story]] = field(default_factory=list)
-    left_out: list[Excluded] = field(default_factory=list)
-
-
-def _select(
-    stories: list[_Story], pinned: list[Candidate], rules: Rules, dropped: dict[int, int]
-) -> _Selection:
-    """Pins first (their stories go with them), then stories in value order under the caps.
-
-    `dropped` maps id(story) to a post of it an editor dropped: the editor dropped the story,
-    so no other outlet's post of it takes the slot.
-    """
-    chosen = _Selection()
-    story_of = {c.id: story for story in stories for c in story.posts}
-    per_source = Counter(source_key(c.source) for c in pinned)
-    taken: set[int] = set()
-    pin_ids = {c.id for c in pinned}
-    for c in pinned:
-        chosen.listed.append((c, story_of[c.id]))
-        taken.add(id(story_of[c.id]))
-    for story in stories:
-        if id(story) in taken:
-            continue
-        if id(story) in dropped:
-            chosen.left_out += [
-                Excluded(c.id, f"story-dropped:{dropped[id(story)]}")
-                for c in story.posts
-                if c.id not in pin_ids and c.id not in rules.drops
-            ]
-            continue
-        full = len(chosen.listed) >= rules.size
-        pick = (
-            None
-            if full
-            else next(
-                (
-                    c
-                    for c in story.posts
-                    if per_source[source_key(c.source)] < rules.max_per_source
-                    and rules.source_weights.get(source_key(c.source), 1.0) > 0
-                ),
-                None,
-            )
-        )
-        if pick is None:
-            reason = (
-                "below-cut" if full or story.value <= 0 else (f"source-cap:{story.posts[0].source}")
-            )
-            chosen.left_out += [Excluded(c.id, reason) for c in story.posts if c.id not in pin_ids]
-            continue
-        per_source[source_key(pick.source)] += 1
-        chosen.listed.append((pick, story))
-        taken.add(id(story))
-    listed_ids = {c.id for c, _ in chosen.listed}
-    for pick, story in chosen.listed:
-        chosen.left_out += [
-            Excluded(c.id, f"duplicate-of:{pick.id}") for c in story.posts if c.id not in listed_ids
-        ]
-    return chosen
-
-
 def _reasons(
     c: Candidate,
-    story: _Story,
+    story: Story,
     *,
     pinned: bool,
     duplicates: list[int],
@@ -470,8 +228,8 @@ def _rank(
 
     with_metrics = [c for c in eligible if c.has_metrics]
     prior = fit_prior(with_metrics, window_end=end, now=now)
-    values, neutral = _post_values(eligible + dropped_posts, prior, start, now, rules, click_priors)
-    stories = _stories(eligible + dropped_posts, values, rules)
+    values, neutral = post_values(eligible + dropped_posts, prior, start, now, rules, click_priors)
+    stories = valued_stories(eligible + dropped_posts, values, rules)
     dropped: dict[int, int] = {}
     if dropped_posts:
         for story in stories:
@@ -488,7 +246,7 @@ def _rank(
             if kept:
                 story.posts, story.origins = [c for c, _ in kept], [k for _, k in kept]
     pinned = [pool[pid] for pid in rules.pins if pid in pool]
-    selection = _select(stories, pinned, rules, dropped)
+    selection = select(stories, pinned, rules, dropped)
     merged: dict[int, list[int]] = {c.id: [] for c, _ in selection.listed}
     for excluded in selection.left_out:
         kind, _, target = excluded.reason.partition(":")

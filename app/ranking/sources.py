@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Invalid
 from app.models import Issue, IssueItem, IssueStatus, Post, SourceWeight
-from app.ranking.click_prior import ClickRecord, source_click_priors, source_key
+from app.ranking.click_prior import PRIOR_CLICKS, ClickRecord, source_click_priors, source_key
 from app.weeks import format_week, parse_week, week_of, week_window
 
 MIN_WEIGHT, MAX_WEIGHT, DEFAULT_WEIGHT = 0.0, 10.0, 1.0
@@ -206,3 +206,19 @@ def source_table(
         )
     rows.sort(key=lambda row: (-row.posts, row.name.casefold(), row.key))
     return rows
+
+
+# A click prior this close to 1 reads as "about as often as usual".
+USUAL_BAND = 0.05
+
+
+def clicks_in_words(row: SourceRow) -> str:
+    """What readers' clicks say of a source: 'readers clicked this source 1.8× the usual'."""
+    prior = row.click_prior
+    if prior is None:  # never listed, or only in issues nobody clicked
+        return "not enough clicks yet"
+    if abs(prior - 1) < USUAL_BAND:
+        if row.clicks < PRIOR_CLICKS:  # held at 1 by the prior, not by readers
+            return "not enough clicks yet"
+        return "readers clicked this source about as often as the usual"
+    return f"readers clicked this source {prior:.2g}× the usual"

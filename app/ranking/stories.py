@@ -7,9 +7,10 @@ How (measured on labelled real headlines in `bench/story_quality.py`; README "St
    of one text (syndication) and enter as one node.
 2. A node is a TF-IDF vector of its title words plus its summary's words at a lower weight, fitted
    on the week itself: a word most posts use says little, a name few posts share says a lot.
-3. Candidate pairs share a word that is rare in the week (a sparse product over rare columns);
-   their exact cosine decides. Pairs far apart in time, or whose titles state different numbers of
-   one kind ("9GW" / "5GW") or opposite actions ("approves" / "cancels"), are never linked.
+3. Candidate pairs share a word that is rare in the week (a sparse product over rare columns,
+   `similarity`); their exact cosine decides. Pairs far apart in time, or whose titles state
+   different numbers of one kind ("9GW" / "5GW") or opposite actions ("approves" / "cancels"),
+   are never linked (`vetoes`).
 4. Links are taken strongest first; two groups join only while the average similarity over all
    their pairs stays high (average link), so one loose pair cannot chain two stories together.
 5. Groups whose centroids are alike join too (a story told over days in drifting words), unless
@@ -29,16 +30,9 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from app.ranking.headlines import (
-    ACTION_KINDS,
-    OPPOSITE_ACTION,
-    Reading,
-    forget_words,
-    markers_conflict,
-    quantities_conflict,
-    read_headline,
-    strip_wire_clutter,
-)
+from app.ranking.headlines import Reading, forget_words, read_headline, strip_wire_clutter
+from app.ranking.similarity import candidate_pairs
+from app.ranking.vetoes import vetoes
 
 # A summary says more than a title but less precisely: its words count at this share of a title's.
 SUMMARY_WEIGHT = 0.5
@@ -56,20 +50,9 @@ SAME_SOURCE_SIMILARITY = 0.4
 CENTROID_SIMILARITY = 0.4
 # Coverage of one event rarely runs longer than this; a later post with the same words is news.
 STORY_WINDOW = timedelta(days=3)
-# Titles that share at least 3 words and differ in exactly one on each side are one sentence
-# with a slot filled differently; a name or subject in that slot ("Spain/Chile approves solar
-# subsidy", "solar/wind record") makes another story. Looser frames are paraphrases, whose
-# outlets name people and places differently all the time (bench/story_quality.py).
-SAME_FRAME_SHARED, SAME_FRAME_SLOTS = 3, 1
 # A summary at least this many words long that two posts share word for word is one wire text.
 COPY_SUMMARY_WORDS = 8
 COPY_LEAD_WORDS = 12  # same title and the same first words of the summary: one text
-# Words used by more than this share of the week's posts (and at least RARE_MIN_POSTS) are too
-# common to propose a pair; they still count in the cosine of pairs a rarer word proposed.
-RARE_SHARE, RARE_MIN_POSTS = 0.01, 60
-_ACTION_BIT = {kind: 1 << bit for bit, kind in enumerate(ACTION_KINDS)}
-DENSE_NODES = 3000  # below this many nodes the full similarity product is cheaper than pruning
-_CHUNK_ROWS = 4096
 
 
 class Headline(NamedTuple):
@@ -173,127 +156,6 @@ def _vectors(
     return normalize(matrix.tocsr(), norm="l2", copy=False), words
 
 
-def _candidate_pairs(
-    vectors: sparse.csr_matrix, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, cosine) for i < j with cosine ≥ `threshold`, proposed by a rare shared word."""
-    n = vectors.shape[0]
-    if n < 2 or vectors.shape[1] == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.float32)
-    if n <= DENSE_NODES:
-        proposer = vectors
-    else:
-        df = np.bincount(vectors.indices, minlength=vectors.shape[1])
-        rare = np.flatnonzero(df <= max(RARE_MIN_POSTS, RARE_SHARE * n))
-        proposer = vectors[:, rare].tocsr()
-    exact = proposer is vectors  # then the product is the cosine itself
-    rows, cols, values = [], [], []
-    transposed = proposer.T.tocsc()
-    for start in range(0, n, _CHUNK_ROWS):
-        product = (proposer[start : start + _CHUNK_ROWS] @ transposed).tocoo()
-        keep = product.col > product.row + start
-        keep &= product.data >= threshold if exact else product.data > 0
-        rows.append(product.row[keep] + start)
-        cols.append(product.col[keep])
-        values.append(product.data[keep])
-    i, j = np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64)
-    cosine = np.concatenate(values) if exact else _pair_dot(vectors, i, j)
-    keep = cosine >= threshold
-    return i[keep], j[keep], cosine[keep]
-
-
-def _pair_dot(
-    left: sparse.csr_matrix,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    right: sparse.csr_matrix | None = None,
-) -> np.ndarray:
-    """left[i] · right[j] (right defaults to left) for each pair, in slices so a million pairs
-    stay small in memory."""
-    right = left if right is None else right
-    out = np.zeros(len(rows), dtype=np.float32)
-    for start in range(0, len(rows), 200_000):
-        part = slice(start, start + 200_000)
-        out[part] = np.asarray(left[rows[part]].multiply(right[cols[part]]).sum(axis=1)).ravel()
-    return out
-
-
-def _action_bits(reading: Reading) -> tuple[int, int]:
-    """The headline's action kinds as bits, and the bits of their opposites."""
-    bits = opposite = 0
-    for kind in reading.actions:
-        bits |= _ACTION_BIT[kind]
-        opposite |= _ACTION_BIT[OPPOSITE_ACTION[kind]]
-    return bits, opposite
-
-
-def _vetoes(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    words: sparse.csr_matrix,
-    titles: list[Reading],
-    summaries: list[Reading],
-) -> np.ndarray:
-    """Which candidate pairs report different events however alike they read (SPEC §7 rule 3):
-    different numbers of one kind, opposite actions, different countries, or one sentence with
-    a name or subject swapped. Cheap tests run on whole arrays; Python sees the few left."""
-    vetoed = np.zeros(len(rows), dtype=bool)
-    if not len(rows):
-        return vetoed
-    bits = np.array([_action_bits(t) for t in titles], dtype=np.int64).reshape(-1, 2)
-    a_bits, a_opp, b_bits, b_opp = bits[rows, 0], bits[rows, 1], bits[cols, 0], bits[cols, 1]
-    vetoed |= (a_bits & ~b_bits & b_opp & ~a_opp) != 0
-    vetoed |= (b_bits & ~a_bits & a_opp & ~b_opp) != 0
-    title_places, any_places = _place_matrix(titles, summaries)
-    has_place = np.asarray(title_places.sum(axis=1)).ravel() > 0
-    both = has_place[rows] & has_place[cols]
-    if both.any():
-        r, c = rows[both], cols[both]
-        apart = (_pair_dot(title_places, r, c, any_places) == 0) & (
-            _pair_dot(title_places, c, r, any_places) == 0
-        )
-        vetoed[np.flatnonzero(both)[apart]] = True
-    numbered = np.array([bool(t.quantities) for t in titles], dtype=bool)
-    for k in np.flatnonzero(numbered[rows] & numbered[cols] & ~vetoed).tolist():
-        a, b = titles[rows[k]], titles[cols[k]]
-        vetoed[k] = quantities_conflict(a.quantities, b.quantities)
-    sizes = np.asarray(words.sum(axis=1)).ravel()
-    shared = _pair_dot(words, rows, cols)
-    frame = (
-        (shared >= SAME_FRAME_SHARED)
-        & (sizes[rows] - shared == SAME_FRAME_SLOTS)
-        & (sizes[cols] - shared == SAME_FRAME_SLOTS)
-        & ~vetoed
-    )
-    for k in np.flatnonzero(frame).tolist():
-        a, b = int(rows[k]), int(cols[k])
-        vetoed[k] = markers_conflict(titles[a], titles[b], also=(summaries[a], summaries[b]))
-    return vetoed
-
-
-def _place_matrix(
-    titles: list[Reading], summaries: list[Reading]
-) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-    """Countries of each title (1/0), and of its title or summary."""
-    index: dict[str, int] = {}
-    title_cells, any_cells = ([], []), ([], [])
-    for row, (title, summary) in enumerate(zip(titles, summaries, strict=True)):
-        for code in title.places:
-            title_cells[0].append(row)
-            title_cells[1].append(index.setdefault(code, len(index)))
-        for code in title.places | summary.places:
-            any_cells[0].append(row)
-            any_cells[1].append(index.setdefault(code, len(index)))
-    shape = (len(titles), max(len(index), 1))
-
-    def matrix(cells: tuple[list[int], list[int]]) -> sparse.csr_matrix:
-        ones = np.ones(len(cells[0]), dtype=np.float32)
-        return sparse.csr_matrix((ones, cells), shape=shape)
-
-    return matrix(title_cells), matrix(any_cells)
-
-
 def _merge(n: int, pairs: list[tuple[int, int, float]], vetoed: list[tuple[int, int]]) -> _Groups:
     """Average-link merging over pairs sorted strongest first; vetoed pairs never share a group.
 
@@ -366,7 +228,7 @@ def _merge_centroids(
         shape=(len(multi), n),
     )
     centroids = normalize(member @ vectors, norm="l2")
-    a, b, similarity = _candidate_pairs(centroids, CENTROID_SIMILARITY)
+    a, b, similarity = candidate_pairs(centroids, CENTROID_SIMILARITY)
     start = np.full(len(multi), np.inf)
     np.minimum.at(start, position[inverse[rows_of]], times[rows_of])
     near = np.abs(start[a] - start[b]) <= STORY_WINDOW.total_seconds()
@@ -398,7 +260,7 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
         [list(titles[i].tokens) for i in leader_list],
         [list(summaries[i].tokens) for i in leader_list],
     )
-    rows, cols, cosines = _candidate_pairs(vectors, LINK_SIMILARITY)
+    rows, cols, cosines = candidate_pairs(vectors, LINK_SIMILARITY)
     near = np.abs(times[rows] - times[cols]) <= STORY_WINDOW.total_seconds()
     rows, cols, cosines = rows[near], cols[near], cosines[near]
     codes: dict[str, int] = {"": -1}
@@ -409,7 +271,7 @@ def group_stories(posts: Sequence[Headline]) -> Stories:
     same_outlet = (outlet[rows] == outlet[cols]) & (outlet[rows] >= 0)
     keep = ~same_outlet | (cosines >= SAME_SOURCE_SIMILARITY)
     rows, cols, cosines = rows[keep], cols[keep], cosines[keep]
-    vetoed = _vetoes(
+    vetoed = vetoes(
         rows, cols, words, [titles[i] for i in leader_list], [summaries[i] for i in leader_list]
     )
     order = np.argsort(-cosines[~vetoed], kind="stable")

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import parseaddr
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.delivery.transports import Transport
 from app.models import Subscriber, SubscriberStatus
 from app.readers.links import confirm_url, reader_links
 from app.tokens import Signer
 from emails.compose import Rendered, build_message, make_message_id
 from emails.render import render_confirmation, render_welcome
-
-if TYPE_CHECKING:
-    # For the annotation only: importing anything under app.delivery runs its package, whose
-    # engine imports this module (`sender_domain`).
-    from app.delivery.transports import Transport
 
 
 def sender_domain(settings: Settings) -> str:

@@ -1,1 +1,1 @@
-"""Tracking: clicks and opens, the metrics the admin dashboard shows, and its charts."""
+"""Tracking what happened: clicks, metrics, send progress and history, the outbox, health."""

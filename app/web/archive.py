@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.issues.archive import WebPages, published_issue, published_issues
-from app.issues.drafts import IssueNotFound
+from app.issues.errors import IssueNotFound
 from app.tracking.clicks import follow_click
 from app.web.deps import WebContext, context, db_session
 from app.web.public import message_page, page

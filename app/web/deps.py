@@ -108,9 +108,10 @@ def body_or_empty() -> Any:
 def json_body_routes(*, limit: int) -> type[APIRoute]:
     """A route class whose JSON bodies are refused before FastAPI reads them.
 
-    415 for a declared type that is not JSON (no type at all is read as JSON), 413 past `limit`
-    bytes, counted while reading whatever Content-Length says. Routes without a body, and
-    routes that read theirs by hand, are left alone.
+    The admin token is checked first, as on every admin route: a caller without it learns
+    nothing about what it sent. Then 415 for a declared type that is not JSON (no type at all is
+    read as JSON), 413 past `limit` bytes, counted while reading whatever Content-Length says.
+    Routes without a body, and routes that read theirs by hand, are left alone.
     """
 
     class JSONBodyRoute(APIRoute):
@@ -120,6 +121,7 @@ def json_body_routes(*, limit: int) -> type[APIRoute]:
                 return handler
 
             async def guarded(request: Request) -> Response:
+                require_admin_token(request, request.app.state.digest)
                 content_type = request.headers.get("content-type", "").split(";")[0].strip()
                 if content_type and not _is_json(content_type.lower()):
                     raise HTTPException(415, "send the body as application/json")

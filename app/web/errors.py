@@ -1,8 +1,8 @@
 """Errors answered in one place: as JSON `{"detail": why}` under /api, as a page for people.
 
 - A domain error (`app.errors`) answers with its kind's status: NotFound 404, Conflict 409,
-  Invalid 422, Unavailable 503. Under /admin it is the admin's problem page; elsewhere the
-  site's message page.
+  Invalid 422, Refused 502, Unavailable 503. Under /admin it is the admin's problem page;
+  elsewhere the site's message page.
 - A request the API cannot read answers as the API always has: broken JSON or an empty body
   400, anything else 422 with one readable sentence (`field: problem; …`), not a list.
 """
@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from app.errors import Conflict, DigestError, Invalid, NotFound, Unavailable
+from app.errors import Conflict, DigestError, Invalid, NotFound, Refused, Unavailable
 from app.web.admin.pages import problem
 from app.web.public import message_page
 
@@ -27,6 +27,7 @@ STATUS: tuple[tuple[type[DigestError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (Invalid, 422),
+    (Refused, 502),
     (Unavailable, 503),
 )
 HEADINGS = {
@@ -34,6 +35,7 @@ HEADINGS = {
     404: "Not found",
     409: "That cannot be done now",
     422: "That cannot be used",
+    502: "Refused by the mail server",
     503: "Unavailable for now",
 }
 # Where FastAPI says a request's value came from: left out of a problem's field name.

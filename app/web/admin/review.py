@@ -12,20 +12,18 @@ from starlette.concurrency import run_in_threadpool
 from app import clock
 from app.config import Settings
 from app.issues.drafts import (
-    InvalidEdit,
-    IssueLocked,
-    IssueNotFound,
     delivery_counts,
     get_issue,
     prepare_draft,
+    requested_week,
     update_issue,
 )
+from app.issues.errors import InvalidEdit, IssueLocked, IssueNotFound
 from app.issues.review import left_out, overview, stories
 from app.models import Issue, IssueStatus
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, reason_text, render
 from app.web.deps import db_session, settings_dep
-from app.weeks import last_complete_week, parse_week, week_window
 
 router = APIRouter()
 ACTIONS = {"pin": "pinned", "unpin": "unpinned", "drop": "dropped", "undrop": "undropped"}
@@ -51,15 +49,6 @@ def dashboard(
     )
 
 
-def _form_week(value: Any) -> str:
-    """An ISO week typed in the form, normalised; ValueError with the reason otherwise."""
-    year, number = parse_week(str(value or "").strip())
-    week = f"{year:04d}-W{number:02d}"
-    if week_window(week)[0] > clock.now():
-        raise ValueError(f"{week} has not begun yet")
-    return week
-
-
 @router.post("/admin/issues")
 async def draft_week(
     request: Request,
@@ -70,7 +59,7 @@ async def draft_week(
     """Rank a week now and create or refresh its draft, then show it."""
     form = await request.form()
     try:
-        week = _form_week(form.get("week") or last_complete_week(clock.now()))
+        week = requested_week(str(form.get("week") or "").strip() or None, now=clock.now())
         drafted = await run_in_threadpool(
             prepare_draft, session, week=week, now=clock.now(), settings=settings
         )

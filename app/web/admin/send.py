@@ -9,9 +9,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app import clock, delivery
-from app.delivery.transports import DeliveryError, transport_from_settings
-from app.issues.drafts import IssueNotFound, get_issue
+from app import clock
+from app.delivery import control as send_controls
+from app.delivery.engine import SendError, start_send
+from app.delivery.messenger import transport_from_settings
+from app.delivery.transports import DeliveryError
+from app.issues.drafts import get_issue
+from app.issues.errors import IssueNotFound
 from app.issues.mail import MAX_TEST_RECIPIENTS, NothingToSend, preview, send_test
 from app.models import Issue, IssueStatus
 from app.readers.counts import confirmed_readers
@@ -170,11 +174,11 @@ async def start(
     """Start the send (a second click does nothing more) and go to the progress page."""
     try:
         await run_in_threadpool(
-            delivery.start_send, session, issue_id=issue_id, now=clock.now(), settings=ctx.settings
+            start_send, session, issue_id=issue_id, now=clock.now(), settings=ctx.settings
         )
     except IssueNotFound:
         return _not_found(request, admin, issue_id)
-    except (delivery.SendError, NothingToSend) as error:
+    except (SendError, NothingToSend) as error:
         return problem(
             request,
             admin,
@@ -223,10 +227,10 @@ def _control(
     request: Request, admin: AdminSession, session: Session, issue_id: int, control: str
 ) -> Response:
     try:
-        getattr(delivery, control)(session, issue_id=issue_id, now=clock.now())
+        getattr(send_controls, control)(session, issue_id=issue_id, now=clock.now())
     except IssueNotFound:
         return _not_found(request, admin, issue_id)
-    except delivery.SendError as error:
+    except SendError as error:
         return problem(
             request,
             admin,

@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.ranking.click_prior import PRIOR_CLICKS
 from app.ranking.sources import (
     CLICK_WEEKS,
     MAX_WEIGHT,
     InvalidSourceWeight,
     SourceRow,
+    clicks_in_words,
     set_source_weight,
     source_key,
     source_table,
@@ -27,8 +27,6 @@ from app.web.deps import db_session
 
 router = APIRouter()
 POST_WEEKS = 4  # the page counts the posts of this many recent weeks unless asked otherwise
-# A click prior this close to 1 reads as "about as often as usual".
-USUAL_BAND = 0.05
 
 
 @dataclass(frozen=True)
@@ -37,18 +35,6 @@ class ShownSource:
 
     row: SourceRow
     clicks_text: str
-
-
-def clicks_in_words(row: SourceRow) -> str:
-    """What readers' clicks say of a source: 'readers clicked this source 1.8× the usual'."""
-    prior = row.click_prior
-    if prior is None:  # never listed, or only in issues nobody clicked
-        return "not enough clicks yet"
-    if abs(prior - 1) < USUAL_BAND:
-        if row.clicks < PRIOR_CLICKS:  # held at 1 by the prior, not by readers
-            return "not enough clicks yet"
-        return "readers clicked this source about as often as the usual"
-    return f"readers clicked this source {prior:.2g}× the usual"
 
 
 def _parse_weight(text: str) -> float | str:

@@ -7,14 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app import clock
-from app.issues.drafts import (
-    issue_out,
-    issue_page,
-    prepare_draft,
-    requested_week,
-    show_issue,
-    update_issue,
-)
+from app.issues.drafts import prepare_draft, requested_week, update_issue
+from app.issues.output import issue_out, issue_page, show_issue
 from app.issues.schemas import DraftIn, IssueEditIn, IssueOut, IssuePage
 from app.web.deps import SessionDep, SettingsDep, body_or_empty, json_body_routes
 from app.web.errors import refusals

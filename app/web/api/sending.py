@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from app import clock
-from app.delivery import cancel, pause, progress, resume, start_send
-from app.delivery.engine import load_issue
+from app.delivery.control import cancel, pause, progress, resume
+from app.delivery.engine import load_issue, start_send
+from app.delivery.messenger import transport_from_settings
 from app.delivery.schemas import PreviewFormat, Progress, TestCopiesIn, TestCopiesSent
-from app.delivery.transports import DeliveryError, transport_from_settings
-from app.errors import Unavailable
+from app.delivery.transports import DeliveryError
+from app.errors import Refused
 from app.issues.mail import TEST_PREFIX, preview, send_test
 from app.web.deps import ContextDep, SessionDep, body_or_empty, json_body_routes
 from app.web.errors import API_REFUSALS, json_refusals, refusals
@@ -81,7 +82,7 @@ def preview_issue(
 
 @router.post(
     "/issues/{issue_id}/test",
-    responses={**REFUSED, **refusals({503: "the mail server refused the test copy"})},
+    responses={**REFUSED, **refusals({502: "the mail server refused the test copy"})},
 )
 def test_issue(
     issue_id: int,
@@ -102,5 +103,5 @@ def test_issue(
             now=clock.now(),
         )
     except DeliveryError as error:
-        raise Unavailable(f"the test copy was not sent: {error}") from error
+        raise Refused(f"the test copy was not sent: {error}") from error
     return TestCopiesSent(sent=sent, subject=TEST_PREFIX + issue.subject)
