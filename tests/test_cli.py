@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from app.cli import main
+from app.cli import COMMANDS, main
 from app.config import get_settings
 
 DEMO_POSTS = Path(__file__).parent.parent / "app" / "demo" / "posts.json"
+EVERY_COMMAND = {
+    "admin",
+    "api",
+    "beat",
+    "ingest",
+    "migrate",
+    "rank",
+    "send",
+    "serve",
+    "sources",
+    "subscribers",
+    "worker",
+}
 
 
 @pytest.fixture
@@ -133,3 +150,62 @@ def test_production_warnings_name_http_links_and_a_missing_postal_address(run, m
     monkeypatch.setenv("DIGEST_POSTAL_ADDRESS", "1 Main St, Springfield")
     get_settings.cache_clear()
     assert get_settings().production_warnings() == []
+
+
+def modules_left_by(code: str, modules: list[str]) -> dict[str, bool]:
+    """Run `code` in a fresh interpreter; which of `modules` are in its sys.modules after."""
+    report = f"import json, sys\nprint(json.dumps({{m: m in sys.modules for m in {modules!r}}}))"
+    result = subprocess.run(
+        [sys.executable, "-c", f"{code}\n{report}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_the_worker_command_loads_neither_the_web_app_nor_the_ranking():
+    resolve = (
+        "import click\n"
+        "from app.cli import main\n"
+        "with click.Context(main) as ctx:\n"
+        "    assert main.get_command(ctx, 'worker').name == 'worker'"
+    )
+    loaded = modules_left_by(
+        resolve, ["sklearn", "app.web", "app.ranking.score", "workers.celery_app"]
+    )
+    assert loaded == {
+        "sklearn": False,
+        "app.web": False,
+        "app.ranking.score": False,
+        "workers.celery_app": True,  # the worker's own module was loaded: it did resolve
+    }
+
+
+def test_help_lists_the_commands_without_importing_them():
+    modules = sorted({f"app.cli.{lazy.target.split(':')[0]}" for lazy in COMMANDS.values()})
+    loaded = modules_left_by(
+        "from app.cli import main\nmain(['--help'], standalone_mode=False)",
+        [*modules, "sklearn", "app.config"],
+    )
+    assert not any(loaded.values()), loaded
+
+
+def test_digest_help_lists_every_command_with_its_one_line_help():
+    digest = Path(sys.executable).parent / "digest"
+    listed = subprocess.run(
+        [str(digest), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "COLUMNS": "80"},
+    ).stdout
+    rows = dict(line.split(maxsplit=1) for line in listed.split("Commands:\n")[1].splitlines())
+    assert set(rows) == EVERY_COMMAND
+    with click.Context(main) as ctx:
+        for name, shown in rows.items():
+            docstring = main.get_command(ctx, name).help
+            assert COMMANDS[name].help == docstring, f"the table's help of {name} is stale"
+            assert docstring.startswith(shown.removesuffix("...")), name

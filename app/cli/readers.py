@@ -1,0 +1,62 @@
+"""`digest subscribers import|export`: readers in and out as CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from app import clock
+from app.cli.settings import load_settings
+from app.db import session_scope
+from app.models import Subscriber, SubscriberStatus
+from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
+from app.readers.importing import import_subscribers
+
+
+@click.group()
+def subscribers() -> None:
+    """Import and export readers."""
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--consent-source",
+    required=True,
+    help="Where these readers gave consent, recorded with each of them.",
+)
+def import_command(csv_file: Path, consent_source: str) -> None:
+    """Import readers from a CSV with an `email` column (and `name`) as confirmed."""
+    load_settings()
+    try:
+        rows = parse_subscriber_csv(csv_file.read_bytes())
+    except BadCSV as error:
+        raise click.ClickException(f"{csv_file}: {error}") from error
+    with session_scope() as session:
+        report = import_subscribers(
+            session, rows=rows, consent_source=consent_source, now=clock.now()
+        )
+    click.echo(
+        f"created {report.created}, confirmed {report.confirmed_existing}, "
+        f"unchanged {report.unchanged}, bad rows {len(report.errors)}"
+    )
+    for error in report.errors:
+        click.echo(f"  line {error['line']}: {error['email']!r}: {error['reason']}", err=True)
+
+
+@subscribers.command("export")
+@click.option("--status", default=None, help="Only readers with this status.")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+def export_command(status: str | None, output: click.utils.LazyFile) -> None:
+    """Write readers as CSV (to stdout by default)."""
+    load_settings()
+    if status is not None and status not in SubscriberStatus.ALL:
+        raise click.BadParameter(f"one of {', '.join(SubscriberStatus.ALL)}", param_hint="--status")
+    with session_scope() as session:
+        query = select(Subscriber).order_by(Subscriber.id)
+        if status:
+            query = query.where(Subscriber.status == status)
+        for chunk in export_subscriber_csv(session.scalars(query)):
+            output.write(chunk)
