@@ -8,12 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.ranking.headlines import (
-    Quantity,
     forget_words,
-    quantities_conflict,
     read_headline,
     strip_wire_clutter,
 )
+from app.ranking.quantities import Quantity, quantities_conflict
 from app.ranking.stories import same_story
 
 

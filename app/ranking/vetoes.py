@@ -14,8 +14,8 @@ from app.ranking.headlines import (
     OPPOSITE_ACTION,
     Reading,
     markers_conflict,
-    quantities_conflict,
 )
+from app.ranking.quantities import quantities_conflict
 from app.ranking.similarity import pair_dot
 
 # Titles that share at least 3 words and differ in exactly one on each side are one sentence
