@@ -552,3 +552,33 @@ def test_outbox_refuses_names_outside_the_outbox(admin_client, settings):
         response = admin_client.get(f"/admin/outbox/{name}")
         assert response.status_code == 404, name
         assert "top secret" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/admin/issues/999"),
+        ("get", "/admin/issues/999/preview"),
+        ("get", "/admin/issues/999/send"),
+        ("get", "/admin/issues/999/progress"),
+        ("post", "/admin/issues/999/test"),
+        ("post", "/admin/issues/999/send"),
+        ("post", "/admin/issues/999/pause"),
+        ("post", "/admin/issues/999/resume"),
+        ("post", "/admin/issues/999/cancel"),
+    ],
+)
+def test_a_missing_issue_is_the_same_404_page_on_every_issue_route(admin_client, method, path):
+    """Answered once, by the domain-error handler: heading, reason, way back, and the nav."""
+    data = {"csrf_token": token(admin_client), "emails": "box@example.org"}
+    page = (
+        admin_client.get(path)
+        if method == "get"
+        else admin_client.post(path, data=data, follow_redirects=False)
+    )
+    assert page.status_code == 404
+    assert "No such issue" in page.text and "There is no issue 999." in page.text
+    assert 'href="/admin"' in page.text and "Log out" in page.text and EMAIL in page.text
+    assert page.headers["cache-control"] == "no-store"
+    progress = admin_client.get("/admin/issues/999/progress.json")
+    assert (progress.status_code, progress.json()) == (404, {"detail": "no issue 999"})

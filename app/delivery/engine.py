@@ -58,7 +58,7 @@ def load_issue(session: Session, issue_id: int) -> Issue:
     """The issue as the database has it now, or IssueNotFound."""
     issue = session.get(Issue, issue_id, populate_existing=True)
     if issue is None:
-        raise IssueNotFound(f"there is no issue {issue_id}")
+        raise IssueNotFound(issue_id, f"there is no issue {issue_id}")
     return issue
 
 

@@ -25,7 +25,7 @@ def published_issue(session: Session, issue_id: int) -> Issue:
     """An issue of the archive; `IssueNotFound` when there is none or it is not public."""
     issue = session.get(Issue, issue_id)
     if issue is None or issue.status not in PUBLIC_STATUSES:
-        raise IssueNotFound(f"no issue {issue_id} in the archive")
+        raise IssueNotFound(issue_id, f"no issue {issue_id} in the archive")
     return issue
 
 

@@ -294,7 +294,7 @@ def update_issue(
     """Edit a draft; any pin/drop/unpin/undrop re-ranks it. Nothing changes if any part is bad."""
     issue = session.scalar(select(Issue).where(Issue.id == issue_id).with_for_update())
     if issue is None:
-        raise IssueNotFound(f"no issue {issue_id}")
+        raise IssueNotFound(issue_id)
     if issue.status != IssueStatus.DRAFT:
         raise IssueLocked(f"issue {issue_id} is {issue.status}; only a draft can be edited")
     pin, drop, unpin, undrop = pin or [], drop or [], unpin or [], undrop or []
@@ -327,7 +327,7 @@ def get_issue(session: Session, *, issue_id: int) -> Issue:
     )
     issue = session.scalar(query)
     if issue is None:
-        raise IssueNotFound(f"no issue {issue_id}")
+        raise IssueNotFound(issue_id)
     return issue
 
 

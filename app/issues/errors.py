@@ -9,6 +9,10 @@ from app.errors import Conflict, Invalid, NotFound
 class IssueNotFound(NotFound):
     """No issue with that id (the one "no such issue" of every issue and send operation)."""
 
+    def __init__(self, issue_id: int, message: str | None = None) -> None:
+        super().__init__(message or f"no issue {issue_id}")
+        self.issue_id = issue_id
+
 
 class IssueLocked(Conflict):
     """The issue is no longer a draft (sending, paused, sent or cancelled): it cannot change."""

@@ -1,8 +1,8 @@
 """Errors answered in one place: as JSON `{"detail": why}` under /api, as a page for people.
 
 - A domain error (`app.errors`) answers with its kind's status: NotFound 404, Conflict 409,
-  Invalid 422, Refused 502, Unavailable 503. Under /admin it is the admin's problem page;
-  elsewhere the site's message page.
+  Invalid 422, Refused 502, Unavailable 503. Under /admin it is the admin's problem page (with
+  the nav once logged in; "No such issue" for a missing issue); elsewhere the site's message page.
 - A request the API cannot read answers as the API always has: broken JSON or an empty body
   400, anything else 422 with one readable sentence (`field: problem; …`), not a list.
 """
@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.errors import Conflict, DigestError, Invalid, NotFound, Refused, Unavailable
+from app.issues.errors import IssueNotFound
 from app.web.admin.pages import problem
 from app.web.public import message_page
 
@@ -103,8 +104,13 @@ async def domain_error(request: Request, error: Exception) -> Response:
         return JSONResponse(error.answer(), status)
     heading = HEADINGS.get(status, HEADINGS[400])
     if _under(request, "/admin"):
+        if isinstance(error, IssueNotFound):  # every admin issue page's own "no such issue"
+            heading, why = "No such issue", f"There is no issue {error.issue_id}."
+        else:
+            why = str(error)
+        admin = getattr(request.state, "admin", None)  # set by `current_admin` once logged in
         back = ("/admin", "Back to the dashboard")
-        return problem(request, None, heading, str(error), status=status, back=back)
+        return problem(request, admin, heading, why, status=status, back=back)
     return message_page(
         request, heading, str(error), status=status, link=("/", "Back to the start")
     )

@@ -43,11 +43,16 @@ class CsrfRefused(Exception):
 
 @dataclass(frozen=True)
 class AdminSession:
-    """The logged-in admin and the CSRF token every form of this session carries."""
+    """The logged-in admin and the CSRF token every form of this session carries.
+
+    `email` is read once: an error's page renders the nav after the request's transaction
+    rolled back, when `admin` can no longer be read.
+    """
 
     admin: AdminUser
     sid: str
     csrf_token: str
+    email: str
 
 
 def _secure(ctx: WebContext) -> bool:
@@ -69,17 +74,21 @@ def read_session(request: Request, ctx: WebContext, session: Session) -> AdminSe
     admin = session_admin(session, admin_id=admin_id, fingerprint=fingerprint)
     if admin is None:
         return None
-    return AdminSession(admin, sid, ctx.signer.dumps(CSRF, sid, now=_now()))
+    return AdminSession(admin, sid, ctx.signer.dumps(CSRF, sid, now=_now()), admin.email)
 
 
 def current_admin(
     request: Request, ctx: WebContext = Depends(context), session: Session = db_session
 ) -> AdminSession:
-    """Dependency of every admin page: the session, or a redirect to the login page."""
+    """Dependency of every admin page: the session, or a redirect to the login page.
+
+    Kept on `request.state.admin` too: a domain error's page (`app.web.errors`) shows the nav.
+    """
     found = read_session(request, ctx, session)
     if found is None:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(path)
+    request.state.admin = found
     return found
 
 

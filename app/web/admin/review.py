@@ -104,17 +104,7 @@ def review(
     settings: Settings = Depends(settings_dep),
 ) -> HTMLResponse:
     """One issue: ranked items with score and reasons; for a draft, edits and the left-out."""
-    try:
-        issue = get_issue(session, issue_id=issue_id)
-    except IssueNotFound:
-        return problem(
-            request,
-            admin,
-            "No such issue",
-            f"There is no issue {issue_id}.",
-            status=404,
-            back=("/admin", "Back to the dashboard"),
-        )
+    issue = get_issue(session, issue_id=issue_id)
     return render(
         request,
         "admin/issue.html",

@@ -29,17 +29,6 @@ router = APIRouter()
 CONTROLS = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 
 
-def _not_found(request: Request, admin: AdminSession, issue_id: int) -> HTMLResponse:
-    return problem(
-        request,
-        admin,
-        "No such issue",
-        f"There is no issue {issue_id}.",
-        status=404,
-        back=("/admin", "Back to the dashboard"),
-    )
-
-
 def parse_addresses(text: str) -> tuple[list[str], list[str]]:
     """(normalised addresses, problems) from a comma/space/newline separated list."""
     raw = [part for part in text.replace(",", " ").replace(";", " ").split() if part]
@@ -96,10 +85,7 @@ def preview_page(
     ctx: WebContext = Depends(context),
 ) -> HTMLResponse:
     """The email at 600 px and 375 px, the text part, and a test-send form."""
-    try:
-        issue = get_issue(session, issue_id=issue_id)
-    except IssueNotFound:
-        return _not_found(request, admin, issue_id)
+    issue = get_issue(session, issue_id=issue_id)
     return _preview_page(request, admin, session, ctx, issue)
 
 
@@ -112,10 +98,7 @@ async def test_send(
     ctx: WebContext = Depends(context),
 ) -> Response:
     """Mail a marked test copy to the typed addresses (not counted as a send)."""
-    try:
-        issue = get_issue(session, issue_id=issue_id)
-    except IssueNotFound:
-        return _not_found(request, admin, issue_id)
+    issue = get_issue(session, issue_id=issue_id)
     typed = str((await request.form()).get("emails") or "")[:4000]
     addresses, problems = parse_addresses(typed)
     if not problems:
@@ -148,10 +131,7 @@ def confirm_send(
     session: Session = db_session,
 ) -> Response:
     """The confirm step: "Send to N confirmed readers?"."""
-    try:
-        issue = get_issue(session, issue_id=issue_id)
-    except IssueNotFound:
-        return _not_found(request, admin, issue_id)
+    issue = get_issue(session, issue_id=issue_id)
     if issue.status != IssueStatus.DRAFT:
         return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
     return render(
@@ -176,8 +156,6 @@ async def start(
         await run_in_threadpool(
             start_send, session, issue_id=issue_id, now=clock.now(), settings=ctx.settings
         )
-    except IssueNotFound:
-        return _not_found(request, admin, issue_id)
     except (SendError, NothingToSend) as error:
         return problem(
             request,
@@ -198,10 +176,7 @@ def progress_page(
     session: Session = db_session,
 ) -> HTMLResponse:
     """The live progress bar (JS polls progress.json; without JS the page refreshes itself)."""
-    try:
-        issue = get_issue(session, issue_id=issue_id)
-    except IssueNotFound:
-        return _not_found(request, admin, issue_id)
+    issue = get_issue(session, issue_id=issue_id)
     return render(
         request,
         "admin/progress.html",
@@ -228,8 +203,6 @@ def _control(
 ) -> Response:
     try:
         getattr(send_controls, control)(session, issue_id=issue_id, now=clock.now())
-    except IssueNotFound:
-        return _not_found(request, admin, issue_id)
     except SendError as error:
         return problem(
             request,
