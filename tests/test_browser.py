@@ -1,9 +1,11 @@
-"""The subscribe form in a real browser (Debian chromium via Playwright) against `digest serve`."""
+"""Subscribe form and confirm page in a real browser (Debian chromium via Playwright)."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import re
+import sqlite3
 
 import pytest
 
@@ -38,4 +40,23 @@ def test_reader_fills_and_submits_the_form(browser, tmp_path):
         path = wait_until(service.messages, timeout=60)[0]
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert message["To"] == "browser.reader@example.org"
-        assert "/confirm/" in message.get_body(("plain",)).get_content()
+        text = message.get_body(("plain",)).get_content()
+        link = re.search(rf"{re.escape(service.base_url)}/confirm/\S+", text).group(0)
+
+        # The link from the mail asks first (a scanner's GET confirms nothing); the button does.
+        page = browser.new_page(viewport={"width": 375, "height": 800})
+        page.goto(link)
+        button = page.get_by_role("button", name="Confirm my subscription")
+        assert button.is_visible()
+        assert _status(service) == "pending"
+        page.screenshot(path=str(ARTIFACTS / "confirm-ask.png"), full_page=True)
+        button.click()
+        page.wait_for_selector("text=You're subscribed")
+        assert page.url == link  # answered in place, no redirect
+        page.close()
+        assert _status(service) == "confirmed"
+
+
+def _status(service) -> str:
+    with sqlite3.connect(service.folder / "var" / "digest.db") as db:
+        return db.execute("select status from subscribers").fetchone()[0]

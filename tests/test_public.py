@@ -155,16 +155,68 @@ def test_rate_limit_answers_429_with_retry_after(app, client, db):
     assert _count(db) == 3
 
 
-def test_confirm_link_confirms_once_and_queues_welcome(client, db, published, settings):
-    client.post("/subscribe", json={"email": "dee@example.org"})
-    reader = db.scalar(select(Subscriber))
-    token = confirm_token(Signer(settings.signing_keys()), reader, now=reader.created_at)
-    first = client.get(f"/confirm/{token}")
-    again = client.get(f"/confirm/{token}")
+def _pending_reader(client, db, settings, address: str) -> tuple[Subscriber, str]:
+    """A reader who just subscribed, and the token of their confirmation link."""
+    client.post("/subscribe", json={"email": address})
+    reader = db.scalar(select(Subscriber).where(Subscriber.email == address))
+    return reader, confirm_token(Signer(settings.signing_keys()), reader, now=reader.created_at)
+
+
+def test_confirm_link_get_shows_a_button_and_changes_nothing(client, db, published, settings):
+    reader, token = _pending_reader(client, db, settings, "dan@example.org")
+    events, tasks = _count(db, ConsentEvent), list(published)
+    for _ in range(2):  # a link scanner, then the reader
+        page = client.get(f"/confirm/{token}")
+        assert page.status_code == 200
+        assert "dan@example.org" in page.text
+        form = re.search(
+            r'<form method="post" action="([^"]+)">\s*<button type="submit"', page.text
+        )
+        assert form and form.group(1) == f"/confirm/{token}"
+        assert "Confirm my subscription</button>" in page.text
+    db.refresh(reader)
+    assert (reader.status, reader.confirmed_at) == ("pending", None)
+    assert _count(db, ConsentEvent) == events
+    assert published == tasks  # no welcome mail queued
+
+
+def test_confirm_post_confirms_once_and_queues_welcome(client, db, published, settings):
+    reader, token = _pending_reader(client, db, settings, "dee@example.org")
+    # No cookie and no Origin: the link opened in another browser, or by a script.
+    first = client.post(f"/confirm/{token}")
+    again = client.post(f"/confirm/{token}", headers={"origin": "http://testserver"})
     assert first.status_code == 200 and again.status_code == 200
+    assert "You&#39;re subscribed" in first.text and "You&#39;re subscribed" in again.text
     db.refresh(reader)
     assert reader.status == "confirmed" and reader.confirmed_at is not None
     assert [name for name, _ in published].count("digest.send_welcome") == 1
+    kinds = db.scalars(select(ConsentEvent.channel).where(ConsentEvent.kind == "confirm"))
+    assert list(kinds) == ["confirm-page"]
+    later = client.get(f"/confirm/{token}")
+    assert later.status_code == 200 and "already subscribed" in later.text
+    assert "<button" not in later.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "https://evil.example"},
+        {"referer": "https://evil.example/page"},
+        {"origin": "null"},
+    ],
+)
+def test_cross_site_confirm_post_is_refused_and_changes_nothing(
+    client, db, published, settings, headers
+):
+    reader, token = _pending_reader(client, db, settings, "dot@example.org")
+    events, tasks = _count(db, ConsentEvent), list(published)
+    response = client.post(f"/confirm/{token}", headers=headers)
+    assert response.status_code == 403
+    assert "another site" in response.text
+    db.refresh(reader)
+    assert reader.status == "pending"
+    assert _count(db, ConsentEvent) == events
+    assert published == tasks
 
 
 def test_bad_tampered_expired_and_wrong_purpose_tokens_are_400(client, db, settings, frozen_clock):
@@ -183,9 +235,11 @@ def test_bad_tampered_expired_and_wrong_purpose_tokens_are_400(client, db, setti
         wrong_purpose,
         "x" * 600,
     ):
-        response = client.get(f"/confirm/{token}")
-        assert response.status_code == 400, token
+        for response in (client.get(f"/confirm/{token}"), client.post(f"/confirm/{token}")):
+            assert response.status_code == 400, token
+            assert "This link doesn&#39;t work" in response.text
     assert "expired" in client.get(f"/confirm/{expired}").text
+    assert "expired" in client.post(f"/confirm/{expired}").text
     db.refresh(reader)
     assert reader.status == "pending"
     confirm_as_unsubscribe = client.post(f"/unsubscribe/{good}")
@@ -242,6 +296,9 @@ def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(client, db, se
     db.refresh(reader)
     assert reader.status == "pending"
     assert client.get(f"/confirm/{old_link}").status_code == 400
+    assert client.post(f"/confirm/{old_link}").status_code == 400
+    db.refresh(reader)
+    assert reader.status == "pending"
     assert [n for n, _ in published].count("digest.send_confirmations") == 2
 
 

@@ -40,7 +40,11 @@ def test_serve_from_empty_folder_runs_the_whole_reader_journey(tmp_path):
         assert confirmation["To"] == "new@example.org"
         text = confirmation.get_body(("plain",)).get_content()
         link = re.search(rf"{re.escape(service.base_url)}/confirm/\S+", text).group(0)
-        assert httpx.get(link).status_code == 200
+        assert httpx.get(link).status_code == 200  # asks; a link scanner changes nothing
+        with sqlite3.connect(service.folder / "var" / "digest.db") as db:
+            assert db.execute("select status from subscribers").fetchall() == [("pending",)]
+        confirmed = httpx.post(link)
+        assert confirmed.status_code == 200 and "You&#39;re subscribed" in confirmed.text
 
         welcome = _read(wait_until(lambda: service.messages()[1:], timeout=60)[0])
         one_click = re.search(r"<(http[^>]+)>", welcome["List-Unsubscribe"])[1]

@@ -264,16 +264,10 @@ def unsubscribe_token(signer: Signer, subscriber_id: int) -> str:
     return signer.dumps(UNSUBSCRIBE, {"s": subscriber_id})
 
 
-def confirm(
-    session: Session,
-    *,
-    signer: Signer,
-    token: str,
-    requester: Requester,
-    now: datetime,
-    max_age: timedelta,
+def subscriber_for_confirm(
+    session: Session, *, signer: Signer, token: str, now: datetime, max_age: timedelta
 ) -> Subscriber:
-    """Confirm the subscription a token names; repeated clicks are harmless."""
+    """The reader a confirmation token names, if it still confirms (or already did); reads only."""
     payload = signer.loads(CONFIRM, token, now=now, max_age=int(max_age.total_seconds()))
     subscriber = _subscriber_from(session, payload)
     if subscriber.status == SubscriberStatus.CONFIRMED:
@@ -283,6 +277,24 @@ def confirm(
         or payload.get("n") != subscriber.confirm_nonce
     ):
         raise InvalidToken("This link is no longer valid. Please subscribe again.")
+    return subscriber
+
+
+def confirm(
+    session: Session,
+    *,
+    signer: Signer,
+    token: str,
+    requester: Requester,
+    now: datetime,
+    max_age: timedelta,
+) -> Subscriber:
+    """Confirm the subscription a token names; repeated confirmations are harmless."""
+    subscriber = subscriber_for_confirm(
+        session, signer=signer, token=token, now=now, max_age=max_age
+    )
+    if subscriber.status == SubscriberStatus.CONFIRMED:
+        return subscriber
     subscriber.status = SubscriberStatus.CONFIRMED
     subscriber.confirmed_at = now
     subscriber.updated_at = now

@@ -30,6 +30,7 @@ from app.readers.subscriptions import (
     SubscriptionRequest,
     confirm,
     normalise_email,
+    subscriber_for_confirm,
     subscriber_for_unsubscribe,
     unsubscribe,
 )
@@ -108,12 +109,15 @@ def subscribe_form(request: Request) -> HTMLResponse:
 
 
 def _origin_allowed(request: Request, ctx: WebContext) -> bool:
-    """A browser's Origin (when sent) must be this site; scripts that send none are fine."""
-    origin = request.headers.get("origin")
-    if not origin:
+    """A browser's Origin (or Referer, without one), when sent, must be this site.
+
+    Scripts that send neither are fine: a forged cross-site request comes from a browser, and
+    browsers send at least one of them on a POST."""
+    sender = request.headers.get("origin") or request.headers.get("referer")
+    if not sender:
         return True
     allowed = {urlsplit(ctx.settings.public_base_url).netloc, request.headers.get("host", "")}
-    return urlsplit(origin).netloc in allowed
+    return urlsplit(sender).netloc in allowed
 
 
 async def _read_subscribe_body(request: Request) -> tuple[dict[str, Any], bool]:
@@ -302,36 +306,84 @@ def _refuse(
     return response
 
 
+def _confirm_max_age(ctx: WebContext) -> timedelta:
+    return timedelta(days=ctx.settings.confirm_ttl_days)
+
+
+def _broken_confirm_link(request: Request, error: InvalidToken) -> HTMLResponse:
+    return message_page(
+        request,
+        "This link doesn't work",
+        error.reason,
+        "Subscribe again and we'll send a fresh link.",
+        status=400,
+        link=("/", "Subscribe"),
+    )
+
+
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(
+    token: str,
+    request: Request,
+    ctx: WebContext = Depends(context),
+    session: Session = db_session,
+) -> HTMLResponse:
+    """Ask before confirming: link scanners prefetch GETs, so this changes nothing."""
+    try:
+        subscriber = subscriber_for_confirm(
+            session,
+            signer=ctx.signer,
+            token=token,
+            now=clock.now(),
+            max_age=_confirm_max_age(ctx),
+        )
+    except InvalidToken as error:
+        return _broken_confirm_link(request, error)
+    if subscriber.status == SubscriberStatus.CONFIRMED:
+        return message_page(
+            request,
+            "You're already subscribed",
+            f"{subscriber.email} gets the weekly top 10 every Monday. Nothing else to do.",
+            link=("/archive", "Read past issues"),
+        )
+    return page(request, "confirm.html", email=subscriber.email, token=token)
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm_subscription(
     token: str,
     request: Request,
     ctx: WebContext = Depends(context),
     session: Session = db_session,
 ) -> HTMLResponse:
-    """Confirm a subscription; idempotent. Bad, tampered or expired token → 400, nothing changes."""
+    """Confirm a subscription; idempotent. Bad, tampered or expired token → 400, nothing changes.
+
+    The signed, single-purpose token is the secret, so no cookie is asked for: the reader may
+    open the link in another browser than the one they subscribed in. A cross-site POST is
+    refused, as on the subscribe form."""
+    if not _origin_allowed(request, ctx):
+        return message_page(
+            request,
+            "Sorry",
+            "This confirmation was sent from another site, so we did not act on it.",
+            status=403,
+            link=(f"/confirm/{token}", "Open the confirmation page"),
+        )
     try:
         subscriber = confirm(
             session,
             signer=ctx.signer,
             token=token,
             now=clock.now(),
-            max_age=timedelta(days=ctx.settings.confirm_ttl_days),
+            max_age=_confirm_max_age(ctx),
             requester=Requester(
                 ip=client_ip(request),
                 user_agent=request.headers.get("user-agent"),
-                channel="confirm-link",
+                channel="confirm-page",
             ),
         )
     except InvalidToken as error:
-        return message_page(
-            request,
-            "This link doesn't work",
-            error.reason,
-            "Subscribe again and we'll send a fresh link.",
-            status=400,
-            link=("/", "Subscribe"),
-        )
+        return _broken_confirm_link(request, error)
     return message_page(
         request,
         "You're subscribed",
