@@ -18,6 +18,7 @@ from emails.compose import UNSUBSCRIBE_PLACEHOLDER, Rendered
 
 TEMPLATE_DIR = Path(__file__).parent
 SUMMARY_CHARS = 220
+PREVIEW_CHARS = 110
 TEXT_WIDTH = 72
 # "Also in:" under a card names this many other outlets, then says how many more; each name is
 # cut to SOURCE_CHARS so a hostile or odd feed title cannot fill the card.
@@ -144,6 +145,21 @@ def _env() -> SandboxedEnvironment:
     return env
 
 
+# mjml-python hides the preview text as white 1px text: SpamAssassin's HTML_FONT_LOW_CONTRAST
+# sees white on a light page. Hidden without any colour instead (display, height, opacity).
+_MJML_PREVIEW = re.compile(r'<div style="display:none;font-size:1px;color:#ffffff;[^"]*">')
+PREVIEW_DIV = (
+    '<div style="display:none;max-height:0;max-width:0;overflow:hidden;opacity:0;'
+    'mso-hide:all;font-size:1px;line-height:1px;">'
+)
+_ALT = re.compile(r' alt="([^"]*)"')
+# Mail clients with a dark mode may then adapt the colours instead of inverting them blindly.
+COLOR_SCHEME_META = (
+    '<meta name="color-scheme" content="light dark">'
+    '<meta name="supported-color-schemes" content="light dark">'
+)
+
+
 @lru_cache(maxsize=1)
 def _inliner() -> css_inline.CSSInliner:
     # Keep the <style> blocks: MJML's responsive @media rules live there and cannot be inlined.
@@ -154,7 +170,16 @@ def compile_mjml(template: str, **context: object) -> str:
     """Fill an MJML template, compile it to HTML and inline its CSS (once per issue)."""
     source = _env().get_template(template).render(**context)
     html = mjml.mjml2html(source, fonts={})
-    return _inliner().inline(html)
+    html = _MJML_PREVIEW.sub(PREVIEW_DIV, html, count=1).replace(
+        "<head>", "<head>" + COLOR_SCHEME_META, 1
+    )
+    # The inliner re-serialises attributes escaping only & and ": put < and > back as
+    # entities in alt text (post titles), so no "<script" ever shows in the mail's source.
+    return _ALT.sub(_escape_alt, _inliner().inline(html))
+
+
+def _escape_alt(match: re.Match[str]) -> str:
+    return ' alt="' + match[1].replace("<", "&lt;").replace(">", "&gt;") + '"'
 
 
 def _text(template: str, **context: object) -> str:
@@ -227,7 +252,7 @@ def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict
         "tagline": clean_text(content.tagline),
         "week_label": clean_text(content.week_label),
         "intro": clean_text(content.intro),
-        "preview": clip(content.intro, 110),
+        "preview": _preview(content.intro, cards),
         "cards": cards,
         "postal_address": clean_text(content.postal_address),
         "archive_url": _own_url(content.archive_url, "archive_url"),
@@ -235,6 +260,13 @@ def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict
         "web_url": _own_url(content.web_url, "web_url") if content.web_url else None,
         "unsubscribe_url": unsubscribe_url,
     }
+
+
+def _preview(intro: str, cards: list[dict[str, object]]) -> str:
+    """The inbox preview line: the intro, or without one the top titles, about 110 characters."""
+    if clean_text(intro):
+        return clip(intro, PREVIEW_CHARS)
+    return clip("; ".join(str(card["title"]) for card in cards[:3]), PREVIEW_CHARS)
 
 
 def render_digest(content: DigestContent, *, unsubscribe_url: str) -> Rendered:

@@ -344,6 +344,25 @@ def test_subject_and_intro_are_saved_and_a_bad_subject_is_refused(admin_client, 
     assert (issue.subject, issue.intro) == ("Solar records & heat pumps", "Hello\nreaders")
 
 
+def test_a_subject_or_intro_with_a_line_break_or_control_is_refused_on_the_form(admin_client, db):
+    issue = draft(db, admin_client)
+    before = (issue.subject, issue.intro)
+    csrf = token(admin_client, f"/admin/issues/{issue.id}")
+    for subject, intro, needle in [
+        ("Hello\r\nBcc: x@evil.example", "Hi", "subject must be one line"),
+        ("Hello\nBcc: x@evil.example", "Hi", "subject must be one line"),
+        ("Hello", "Hi\x00there", "intro must not contain control characters"),
+    ]:
+        refused = admin_client.post(
+            f"/admin/issues/{issue.id}/text",
+            data={"subject": subject, "intro": intro, "csrf_token": csrf},
+        )
+        assert refused.status_code == 422 and needle in refused.text
+    db.expire_all()
+    issue = db.get(Issue, issue.id)
+    assert (issue.subject, issue.intro) == before
+
+
 # --- preview, test send, send and progress -------------------------------------------------------
 
 

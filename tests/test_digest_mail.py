@@ -148,3 +148,31 @@ def test_cards_name_the_storys_other_outlets_as_the_ranking_stored_them(db, sett
     text = email.message_from_bytes(raw, policy=email.policy.default).get_body(("plain",))
     assert text.get_content().count("Also in:") == 1
     assert "Also in: Reuters, Deutsche Welle" in text.get_content()
+
+
+def test_a_line_break_in_a_stored_subject_never_becomes_a_header_when_sent(
+    db, settings, client, admin_headers, smtp_server
+):
+    # The editor refuses such a subject; a row written some other way must still be harmless.
+    settings.smtp_url = smtp_server.url()
+    issue = make_issue(db)
+    issue.subject = "Top 3\r\nBcc: x@evil.example\r\n\r\nbody"
+    issue.intro = "Hello\r\nBcc: y@evil.example"
+    db.commit()
+    answer = client.post(
+        f"/api/issues/{issue.id}/test", headers=admin_headers, json={"emails": ["ed@example.org"]}
+    )
+    assert answer.status_code == 200, answer.text
+    (received,) = smtp_server.wait_for(1)
+    assert received.rcpt_tos == ["ed@example.org"]
+    message = received.message
+    assert message["Bcc"] is None and "evil" not in " ".join(message.keys())
+    assert message["Subject"] == "[TEST] Top 3 Bcc: x@evil.example body"
+    template = prepare_issue_message(
+        db, issue, settings=settings, signer=Signer(settings.signing_keys()), now=T0
+    )
+    raw = template.fill(
+        to="r@example.org", message_id="<d.1.2@x.org>", unsubscribe_url="https://x.org/u/t"
+    )
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert not re.search(rb"^bcc:", head, re.IGNORECASE | re.MULTILINE)

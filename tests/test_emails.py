@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from app.issues.mail import TEST_PREFIX
 from emails.compose import (
     UNSUBSCRIBE_PLACEHOLDER,
     build_message,
@@ -32,6 +33,7 @@ from emails.render import (
     DigestContent,
     Rendered,
     also_in_line,
+    clean_text,
     render_confirmation,
     render_digest,
     render_digest_web,
@@ -199,6 +201,83 @@ def test_digest_css_is_inlined_and_no_remote_fonts() -> None:
     assert title_link and "color: #12263a" in title_link.group(0)
     assert "@media only screen" in rendered.html  # the responsive rules are kept
     assert "googleapis" not in rendered.html and "<link" not in rendered.html
+
+
+def test_no_template_starts_a_padding_shorthand_with_a_bare_zero() -> None:
+    # mjml-python ignores padding="0 28px 14px" (a unitless first value): images then overflow.
+    for template in Path(__file__).parent.parent.joinpath("emails").glob("*.mjml"):
+        assert not re.search(r'padding="0 ', template.read_text()), template.name
+
+
+def test_card_images_are_as_wide_as_the_content_box() -> None:
+    root = Path(__file__).parent.parent / "emails"
+    body = int(re.search(r'<mj-body[^>]*width="(\d+)px"', (root / "layout.mjml").read_text())[1])
+    image = re.search(r"<mj-image [^>]*>", (root / "digest.mjml").read_text())[0]
+    sides = re.search(r'padding="\d+px (\d+)px', image)
+    assert sides, "the card image's padding must give its sides in px"
+    box = body - 2 * int(sides[1])
+    assert box == 544
+    rendered = render_digest(sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    images = [attrs for tag, attrs in TagCollector(rendered.html).tags if tag == "img"]
+    assert len(images) == sum(1 for card in sample_content().cards if card.image_url)
+    assert {attrs["width"] for attrs in images} == {str(box)}
+    # Outlook sizes the image by its table cell: that must be the same box.
+    assert len(re.findall(rf"width: ?{box}px", rendered.html)) >= len(images)
+
+
+def test_card_images_have_the_post_title_as_alt_text() -> None:
+    content = sample_content()
+    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    alts = [attrs.get("alt") for tag, attrs in TagCollector(rendered.html).tags if tag == "img"]
+    assert alts == [card.title for card in content.cards if card.image_url]
+    title = '<script>alert(1)</script> "quoted" onerror="x" & {{ 7*7 }}'
+    card = hostile_card(title=title, image_url="https://img.example.org/x.png")
+    hostile = render_digest(sample_content([card]), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    tags = TagCollector(hostile.html).tags
+    (img,) = [attrs for tag, attrs in tags if tag == "img"]
+    assert img["alt"] == clean_text(title) and "onerror" not in img
+    assert "<script" not in hostile.html and "49" not in hostile.html
+
+
+def test_every_email_declares_its_language_and_dark_mode_support() -> None:
+    renders = [
+        render_digest(sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER).html,
+        render_digest_web(sample_content()),
+        render_confirmation(
+            site_name="Weekly Digest", confirm_url="https://x.org/c/t", expires_days=7, name=None
+        ).html,
+    ]
+    for markup in renders:
+        tags = TagCollector(markup).tags
+        assert tags[0] == ("html", {"lang": "en", "dir": "auto", **tags[0][1]})
+        metas = {attrs.get("name"): attrs.get("content") for tag, attrs in tags if tag == "meta"}
+        assert metas["color-scheme"] == "light dark"
+        assert metas["supported-color-schemes"] == "light dark"
+
+
+def preview_div(markup: str) -> tuple[str, str]:
+    """The hidden preview text's style attribute and its text (the first div of the body)."""
+    found = re.search(r'<body[^>]*><div style="([^"]*)">([^<]*)</div>', markup)
+    assert found, "no preview text right after <body>"
+    return found[1], html.unescape(found[2])
+
+
+def test_preview_text_is_hidden_without_low_contrast_colours() -> None:
+    content = sample_content()
+    style, text = preview_div(render_digest(content, unsubscribe_url="https://x.org/u").html)
+    rules = dict(rule.split(":", 1) for rule in style.strip(";").split(";"))
+    assert rules["display"] == "none" and rules["max-height"] in ("0", "0px")
+    assert rules["opacity"] == "0" and rules["overflow"] == "hidden"
+    assert "color" not in rules  # SpamAssassin HTML_FONT_LOW_CONTRAST: no white-on-light text
+    assert "#ffffff" not in style.lower() and "#fff;" not in style.lower()
+    assert text.startswith("Good morning. Solar broke records")
+
+
+def test_preview_text_falls_back_to_the_top_titles_without_an_intro() -> None:
+    content = replace(sample_content(), intro="  ")
+    _, text = preview_div(render_digest(content, unsubscribe_url="https://x.org/u").html)
+    assert text.startswith(f"{TITLES[0][0]}; Europe's grid operators")
+    assert len(text) <= 111 and text.endswith("…")
 
 
 def test_digest_stays_under_gmail_clipping_size() -> None:
@@ -561,6 +640,229 @@ def test_template_rejects_unsafe_headers() -> None:
     template = build_template(subject="Top\r\nBcc: victim@example.com", **common)
     message = parse(template.fill(to="r@example.com", message_id="<a@b>", unsubscribe_url=None))
     assert message["Bcc"] is None and message["Subject"] == "Top Bcc: victim@example.com"
+
+
+# --- headers carrying people's text -----------------------------------------------------------
+
+# Pieces of real-looking subjects in many scripts; a subject is a random run of them.
+SUBJECT_PIECES = [
+    "Your",
+    "top",
+    "10",
+    "posts",
+    "this",
+    "week",
+    "—",
+    "semaine",
+    "46",
+    "–",
+    "Grüße",
+    "aus",
+    "Köln",
+    "naïve",
+    "café",
+    "Ölpreis",
+    "Énergie",
+    "solaire:",
+    "l'été",
+    "record",
+    "à",
+    "Montréal",
+    "«",
+    "cité",
+    "»",
+    "déjà",
+    "façade",
+    "Энергия",
+    "ветра",
+    "в",
+    "Москве",
+    "выросла",
+    "на",
+    "12%",
+    "Зелёный",
+    "водород",
+    "气候变化",
+    "能源转型",
+    "日本の原発再稼働",
+    "太陽光発電",
+    "한국",
+    "に関する5つのグラフ",
+    "🌍",
+    "🔥",
+    "⚡️",
+    "👩‍🔬",
+    "🇩🇪",
+    "🌱🌱",
+    "€5bn",
+    "£3",
+    "¥",
+    "“Solar”",
+    "‘quoted’",
+    "—",
+    "–",
+    "-",
+    "&",
+    "(update)",
+    "UPDATE 1-",
+    "news:",
+    "a",
+    "I",
+    "x" * 40,
+    "ß" * 30,
+    "中" * 30,
+    "=?utf-8?q?x?=",
+    "?=",
+    "=?",
+    "_",
+    "=",
+    '"',
+    "\\",
+    "<b>",
+    "ünïcödé",
+    "CO₂",
+    "½",
+    "№",
+    "\u00a0",
+    "\u3000",
+    "ñ",
+    "Ελληνικά",
+    "עברית",
+    "العربية",
+    "हिन्दी",
+]
+
+
+READER_TEXT_HEADERS = re.compile(rb"^(Subject|From|List-Id|Bcc):", re.IGNORECASE)
+
+
+def parse_head(raw: bytes) -> email.message.EmailMessage:
+    """The headers that carry user text (and any Bcc), each with its folded lines, parsed by the
+    real parser; the rest of the message is left out (10,000 full parses take minutes)."""
+    kept, keep = [], False
+    for line in raw.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        if line[:1] not in (b" ", b"\t"):
+            keep = bool(READER_TEXT_HEADERS.match(line))
+        if keep:
+            kept.append(line)
+    return parse(b"\r\n".join(kept) + b"\r\n\r\n")
+
+
+def random_subject(rng: random.Random) -> str:
+    """A mixed-language subject; pieces joined by one space, sometimes none or a run of them."""
+    parts = [rng.choice(SUBJECT_PIECES)]
+    for _ in range(rng.randint(0, 16)):
+        parts.append(rng.choice([" "] * 8 + ["", "  ", "   "]))
+        parts.append(rng.choice(SUBJECT_PIECES))
+    return "".join(parts)
+
+
+def expected_header_text(text: str) -> str:
+    """What a header keeps of `text`: runs of ASCII spaces become one, the ends are trimmed.
+
+    That is the one normalisation (the editor's subject is stripped anyway); no-break and
+    ideographic spaces, and every other character, come back exactly.
+    """
+    return re.sub(" {2,}", " ", text).strip(" ")
+
+
+def test_random_mixed_language_headers_round_trip_exactly() -> None:
+    rng = random.Random(2026)
+    rendered = Rendered(subject="-", html="<p>Hi</p>", text="Hi\n")
+    date = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    ids = {"message_id": "<digest.7.42@news.example.org>"}
+    wrong: list[tuple[str, str, str | None]] = []
+    for index in range(10_000):
+        subject = random_subject(rng)
+        want = expected_header_text(subject)
+        # The digest and its test copies: one template per issue, filled per reader.
+        # Every subject as a digest; every fifth also as a test copy and a transactional mail
+        # (the same header writer; building whole messages is what makes this test slow).
+        kinds = [("digest", subject), ("test", TEST_PREFIX + subject)][: 1 + (index % 5 == 0)]
+        for kind, text in kinds:
+            template = build_template(
+                sender=SENDER,
+                subject=text,
+                rendered=rendered,
+                list_id=LIST_ID,
+                feedback_id="7:digest:weekly:news",
+                date=date,
+            )
+            raw = template.fill(to="r@example.org", unsubscribe_url=LONG_URL, **ids)
+            got = parse_head(raw)["Subject"]
+            if got != expected_header_text(text):
+                wrong.append((kind, text, got))
+        if index % 5:
+            continue
+        # Confirmation and welcome: the site name is in the subject, the From and the List-Id.
+        # (A name that itself spells an encoded-word or a quote is left to the subject.)
+        name = expected_header_text(re.sub(r'=\?|\?=|["\\]', "", random_subject(rng))[:60])
+        name = name.strip(" ") or "Digest"
+        welcome = index % 10 == 0
+        raw = build_message(
+            sender=f'"{name}" <digest@news.example.org>',
+            to="r@example.org",
+            subject=(f"Welcome to {name}" if welcome else want),
+            rendered=rendered,
+            list_unsubscribe_url=LONG_URL if welcome else None,
+            list_id=f"{name} <weekly.news.example.org>" if welcome else None,
+            date=date,
+            **ids,
+        )
+        message = parse_head(raw)
+        if message["Subject"] != (f"Welcome to {name}" if welcome else want):
+            wrong.append(("transactional", want, message["Subject"]))
+        # Python's address parser trims and folds whitespace in a display name (no-break and
+        # ideographic spaces too), so there every other character is compared exactly.
+        shown = message["From"].addresses[0].display_name
+        if " ".join(shown.split()) != " ".join(name.split()):
+            wrong.append(("from", name, shown))
+        listed = " ".join(str(message["List-Id"]).replace('"', "").split())  # a phrase, as From
+        if welcome and listed != " ".join(f"{name} <weekly.news.example.org>".split()):
+            wrong.append(("list-id", name, message["List-Id"]))
+        assert message["Bcc"] is None
+    assert not wrong, f"{len(wrong)} headers changed, e.g. {wrong[:3]}"
+
+
+def test_long_headers_stay_within_line_limits() -> None:
+    rendered = Rendered(subject="-", html="<p>Hi</p>", text="Hi\n")
+    subject = "Ölpreis " * 20 + "気候変動" * 30 + " plain words at the end " * 5
+    raw = build_template(
+        sender=SENDER, subject=subject, rendered=rendered, list_id=LIST_ID, feedback_id=None
+    ).fill(to="r@example.org", message_id="<a.1@b.org>", unsubscribe_url=None)
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\n") if b"List-Unsubscribe" not in line)
+    assert all(len(word) <= 75 for word in re.findall(rb"=\?[^?]+\?[bq]\?[^?]*\?=", head))
+    assert parse(raw)["Subject"] == expected_header_text(subject)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Top\r\nBcc: victim@example.com",
+        "Top\nBcc: victim@example.com",
+        "Top\rBcc: victim@example.com",
+        "Top\x85Bcc: victim@example.com",
+        "Top\u2028Bcc: victim@example.com",
+        "Grüße\r\nBcc: victim@example.com",
+        "Grüße =?utf-8?q?=0D=0ABcc:_victim@example.com?=",
+    ],
+)
+def test_a_line_break_in_a_subject_never_becomes_a_header(subject: str) -> None:
+    rendered = Rendered(subject="s", html="<p>x</p>", text="x")
+    raw = build_template(
+        sender=SENDER, subject=subject, rendered=rendered, list_id=LIST_ID, feedback_id=None
+    ).fill(to="r@example.com", message_id="<a@b>", unsubscribe_url=None)
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert not re.search(rb"^Bcc:", head, re.MULTILINE | re.IGNORECASE)
+    message = parse(raw)
+    assert message["Bcc"] is None and "victim" not in " ".join(message.keys())
+    assert "\r" not in message["Subject"] and "\n" not in message["Subject"]
+    assert message["Subject"] in (
+        "Top Bcc: victim@example.com",
+        "Grüße Bcc: victim@example.com",
+        "Grüße =?utf-8?q?=0D=0ABcc:_victim@example.com?=",  # stays text, never decoded
+    )
 
 
 def test_confirmation_message_is_transactional() -> None:

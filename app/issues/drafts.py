@@ -234,6 +234,19 @@ def review_ranking(session: Session, *, issue: Issue, settings: Settings) -> Ran
     )
 
 
+# Bidi overrides and isolates can make a subject read differently from what it says.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _control_chars(text: str, *, allowed: str = "") -> bool:
+    """Whether `text` holds a control character (C0, C1, line/paragraph separator, bidi)."""
+    return any(
+        (unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS)
+        and char not in allowed
+        for char in text
+    )
+
+
 def _text_problems(subject: str | None, intro: str | None) -> list[str]:
     problems = []
     if subject is not None:
@@ -241,10 +254,14 @@ def _text_problems(subject: str | None, intro: str | None) -> list[str]:
         if not 1 <= len(text) <= MAX_SUBJECT:
             problems.append(f"subject must be 1 to {MAX_SUBJECT} characters")
         # A line break in a subject would start a new mail header.
-        if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text):
+        if _control_chars(text):
             problems.append("subject must be one line without control characters")
     if intro is not None and (not isinstance(intro, str) or len(intro) > MAX_INTRO):
         problems.append(f"intro must be text of at most {MAX_INTRO} characters")
+    elif intro is not None and _control_chars(intro, allowed="\n\t"):
+        # Paragraph breaks (LF) are fine: the intro is body text, never a header. A CR or
+        # any other control character is not something an editor types.
+        problems.append("intro must not contain control characters (CR, NUL, ESC, …)")
     return problems
 
 
