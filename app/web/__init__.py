@@ -11,7 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings, get_settings
 from app.db import engine_for
 from app.tokens import Signer
-from app.web import admin, api, archive, errors, health, public
+from app.web import admin, api, archive, errors, health, mail_links, public
 from app.web.deps import WebContext, make_limiter
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(public.router)
     app.include_router(health.router)
+    app.include_router(mail_links.router)
     app.include_router(archive.router)
     app.include_router(api.router)
     admin.install(app)  # the admin pages and /metrics

@@ -1,4 +1,4 @@
-"""Public pages: the subscribe form, confirmation, one-click unsubscribe, health."""
+"""Public pages: the subscribe form and the pages every public route shares."""
 
 from __future__ import annotations
 
@@ -7,41 +7,30 @@ import hmac
 import json
 import secrets
 import time
-from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
 from limits.storage import RedisStorage, storage_from_string
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app import clock
-from app.models import SubscriberStatus
 from app.readers.batcher import RateGate, SubscribeBatcher, SubscribeFailed, store_subscriptions
 from app.readers.subscriptions import (
     InvalidAddress,
     Requester,
     SubscriptionRequest,
-    confirm,
     normalise_email,
-    subscriber_for_confirm,
-    subscriber_for_unsubscribe,
-    unsubscribe,
 )
-from app.tokens import InvalidToken
 from app.web.deps import (
     RateLimited,
     WebContext,
     check_rate,
     client_ip,
-    context,
-    db_session,
     rate_item,
 )
 
@@ -108,7 +97,7 @@ def subscribe_form(request: Request) -> HTMLResponse:
     return _form_page(request)
 
 
-def _origin_allowed(request: Request, ctx: WebContext) -> bool:
+def origin_allowed(request: Request, ctx: WebContext) -> bool:
     """A browser's Origin (or Referer, without one), when sent, must be this site.
 
     Scripts that send neither are fine: a forged cross-site request comes from a browser, and
@@ -173,7 +162,7 @@ async def subscribe(request: Request) -> Response:
         data, from_form = await _read_subscribe_body(request)
     except BadSubscribeRequest as error:
         return _refuse(request, error.status, error.reason, wants_json)
-    if not _origin_allowed(request, ctx):
+    if not origin_allowed(request, ctx):
         return _refuse(request, 403, "This form was submitted from another site.", wants_json)
     if from_form:
         cookie = request.cookies.get(CSRF_COOKIE, "")
@@ -304,142 +293,3 @@ def _refuse(
     response = message_page(request, "Sorry", reason, status=status, link=("/", "Back to the form"))
     response.headers.update(headers)
     return response
-
-
-def _confirm_max_age(ctx: WebContext) -> timedelta:
-    return timedelta(days=ctx.settings.confirm_ttl_days)
-
-
-def _broken_confirm_link(request: Request, error: InvalidToken) -> HTMLResponse:
-    return message_page(
-        request,
-        "This link doesn't work",
-        error.reason,
-        "Subscribe again and we'll send a fresh link.",
-        status=400,
-        link=("/", "Subscribe"),
-    )
-
-
-@router.get("/confirm/{token}", response_class=HTMLResponse)
-def confirm_page(
-    token: str,
-    request: Request,
-    ctx: WebContext = Depends(context),
-    session: Session = db_session,
-) -> HTMLResponse:
-    """Ask before confirming: link scanners prefetch GETs, so this changes nothing."""
-    try:
-        subscriber = subscriber_for_confirm(
-            session,
-            signer=ctx.signer,
-            token=token,
-            now=clock.now(),
-            max_age=_confirm_max_age(ctx),
-        )
-    except InvalidToken as error:
-        return _broken_confirm_link(request, error)
-    if subscriber.status == SubscriberStatus.CONFIRMED:
-        return message_page(
-            request,
-            "You're already subscribed",
-            f"{subscriber.email} gets the weekly top 10 every Monday. Nothing else to do.",
-            link=("/archive", "Read past issues"),
-        )
-    return page(request, "confirm.html", email=subscriber.email, token=token)
-
-
-@router.post("/confirm/{token}", response_class=HTMLResponse)
-def confirm_subscription(
-    token: str,
-    request: Request,
-    ctx: WebContext = Depends(context),
-    session: Session = db_session,
-) -> HTMLResponse:
-    """Confirm a subscription; idempotent. Bad, tampered or expired token → 400, nothing changes.
-
-    The signed, single-purpose token is the secret, so no cookie is asked for: the reader may
-    open the link in another browser than the one they subscribed in. A cross-site POST is
-    refused, as on the subscribe form."""
-    if not _origin_allowed(request, ctx):
-        return message_page(
-            request,
-            "Sorry",
-            "This confirmation was sent from another site, so we did not act on it.",
-            status=403,
-            link=(f"/confirm/{token}", "Open the confirmation page"),
-        )
-    try:
-        subscriber = confirm(
-            session,
-            signer=ctx.signer,
-            token=token,
-            now=clock.now(),
-            max_age=_confirm_max_age(ctx),
-            requester=Requester(
-                ip=client_ip(request),
-                user_agent=request.headers.get("user-agent"),
-                channel="confirm-page",
-            ),
-        )
-    except InvalidToken as error:
-        return _broken_confirm_link(request, error)
-    return message_page(
-        request,
-        "You're subscribed",
-        f"{subscriber.email} will get the weekly top 10 every Monday.",
-        "Every email has a one-click unsubscribe link.",
-        link=("/archive", "Read past issues"),
-    )
-
-
-@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(
-    token: str,
-    request: Request,
-    ctx: WebContext = Depends(context),
-    session: Session = db_session,
-) -> HTMLResponse:
-    """Ask before unsubscribing: mail scanners follow links, so GET changes nothing."""
-    try:
-        subscriber = subscriber_for_unsubscribe(session, signer=ctx.signer, token=token)
-    except InvalidToken as error:
-        return message_page(request, "This link doesn't work", error.reason, status=400)
-    already = subscriber.status not in SubscriberStatus.SUBSCRIBED
-    return page(request, "unsubscribe.html", email=subscriber.email, token=token, already=already)
-
-
-@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-async def one_click_unsubscribe(
-    token: str,
-    request: Request,
-    ctx: WebContext = Depends(context),
-    session: Session = db_session,
-) -> HTMLResponse:
-    """RFC 8058 one-click: any body, no cookie, no CSRF; always 200 and never a redirect."""
-    channel = "one-click"
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(FORM_TYPES):
-        try:
-            form = await request.form(max_files=1, max_fields=10)
-            channel = "unsubscribe-page" if form.get("via") == "page" else channel
-        except Exception:  # noqa: BLE001 - a body we cannot parse must not block leaving
-            pass
-    try:
-        subscriber = await run_in_threadpool(
-            subscriber_for_unsubscribe, session, signer=ctx.signer, token=token
-        )
-    except InvalidToken as error:
-        return message_page(request, "This link doesn't work", error.reason, status=400)
-    requester = Requester(
-        ip=client_ip(request), user_agent=request.headers.get("user-agent"), channel=channel
-    )
-    await run_in_threadpool(
-        unsubscribe, session, subscriber=subscriber, now=clock.now(), requester=requester
-    )
-    return message_page(
-        request,
-        "You're unsubscribed",
-        f"{subscriber.email} will get no more digests. Sorry to see you go.",
-        link=("/", "Changed your mind? Subscribe again"),
-    )
