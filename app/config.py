@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     dkim_selector: str = ""
     dkim_domain: str = ""
     consent_text_version: str = "2026-11-v1"
+    # Envelope sender of every mail; set, each mail gets its own VERP address (SPEC §9).
+    bounce_address: str = ""
+    # imaps://user:pass@host/INBOX or pop3s://user:pass@host: late bounces, polled by beat.
+    bounce_mailbox: str = ""
+    bounce_poll_minutes: int = 5
     # "text" or "json" (one JSON object per line, for log shippers); see app/logs.py.
     log_format: str = "text"
 
@@ -191,6 +196,23 @@ class Settings(BaseSettings):
         """A mistyped DIGEST_SMTP_URL stops the start with its reason, not the first send."""
         if value:
             parse_smtp_url(value)
+        return value
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _valid_bounce_address(cls, value: str) -> str:
+        """A bare ASCII `local@domain` without "+": the token goes after a "+" in the local part."""
+        value = value.strip()
+        if value:
+            local, at, domain = value.rpartition("@")
+            if not (at and local and "." in domain and value.isascii()):
+                raise ValueError(f"{value!r} must be a bare address such as bounces@example.org")
+            if "+" in local or any(c in value for c in ' <>"\r\n,;'):
+                raise ValueError(
+                    f"{value!r}: no '+', spaces or name; the VERP token goes after a '+'"
+                )
+            if len(local) > 20:
+                raise ValueError(f"{value!r}: keep the local part to 20 characters (VERP adds 44)")
         return value
 
     @field_validator("schedule")

@@ -88,6 +88,10 @@ class Subscriber(Base):
     confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Bumped on every new subscription request so an older confirmation link stops working.
     confirm_nonce: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by an erasure (SPEC §10): the keyed hash ("erased:<hex>") of the address that was here,
+    # so an import of that address again is refused; `email` then holds a placeholder.
+    email_hash: Mapped[str | None] = mapped_column(String(80), index=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConsentEvent(Base):
@@ -104,6 +108,30 @@ class ConsentEvent(Base):
     user_agent: Mapped[str | None] = mapped_column(String(400))
     channel: Mapped[str] = mapped_column(String(100))
     consent_text_version: Mapped[str | None] = mapped_column(String(40))
+
+
+class BounceKind(StrEnum):
+    """What a late report said about one delivery (SPEC §9)."""
+
+    HARD = "hard"  # a permanent failure (5.x.x): the reader is suppressed at once
+    SOFT = "soft"  # a temporary failure (4.x.x) that the relay gave up on
+    COMPLAINT = "complaint"  # an abuse report (RFC 5965 ARF, or a provider's complaint event)
+
+
+class BounceEvent(Base):
+    """A late bounce or complaint, matched by its signed token (or provider event) to a reader."""
+
+    __tablename__ = "bounce_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str | None] = mapped_column(String(12))  # the DSN status code, e.g. "5.1.1"
+    diagnostic: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20))  # pipe, mailbox, ses, postmark, …
+    reference: Mapped[str | None] = mapped_column(String(300))  # the report's id, for the log
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Feed(Base):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -69,3 +74,59 @@ class Signer:
             raise InvalidToken("This link has expired.") from error
         except BadData as error:
             raise InvalidToken("This link is not valid.") from error
+
+
+# --- the return-path token (VERP, SPEC §9) ------------------------------------------------------
+#
+# A bounce comes back to `bounces+<token>@domain`; the token names the mail it is about. A local
+# part holds at most 64 characters and some relays lower-case it, so this token is short and
+# lower-case: kind, issue and reader in the clear, then 13 base32 characters (65 bits) of
+# HMAC-SHA256 over them. Any configured key verifies; the first signs.
+
+BOUNCE_KINDS = {"d": "digest", "c": "confirm", "w": "welcome"}
+_BOUNCE_TOKEN = re.compile(r"([dcw])(\d{1,10})-(\d{1,10})-([a-z2-7]{13})")
+# A token as it appears in a VERP address anywhere in a message or payload.
+BOUNCE_TOKEN_IN_ADDRESS = re.compile(r"\+([dcw]\d{1,10}-\d{1,10}-[a-z2-7]{13})@", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class MailRef:
+    """Which mail a bounce token names: a digest (with its issue) or a transactional mail."""
+
+    kind: str  # "digest", "confirm" or "welcome"
+    issue_id: int | None
+    subscriber_id: int
+
+
+def _bounce_mac(key: str, letter: str, issue: int, reader: int) -> str:
+    digest = hmac.new(
+        key.encode(), f"weekly-digest.bounce:{letter}:{issue}:{reader}".encode(), hashlib.sha256
+    ).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:13]
+
+
+def bounce_token(keys: Sequence[str], ref: MailRef) -> str:
+    """The return-path token for one mail: `d12-3456-<mac>` (issue 12, reader 3456)."""
+    letter = next((k for k, v in BOUNCE_KINDS.items() if v == ref.kind), None)
+    if letter is None or not keys:
+        raise ValueError(f"cannot make a bounce token for {ref!r}")
+    issue = ref.issue_id if ref.kind == "digest" and ref.issue_id is not None else 0
+    reader = ref.subscriber_id
+    return f"{letter}{issue}-{reader}-{_bounce_mac(keys[0], letter, issue, reader)}"
+
+
+def read_bounce_token(keys: Sequence[str], token: str) -> MailRef:
+    """The mail a token names, or InvalidToken when it is malformed or not signed by our keys."""
+    match = _BOUNCE_TOKEN.fullmatch(token.strip().lower())
+    if match is None:
+        raise InvalidToken("not a bounce token")
+    letter, issue, reader, mac = (
+        match.group(1),
+        int(match.group(2)),
+        int(match.group(3)),
+        match.group(4),
+    )
+    if not any(hmac.compare_digest(_bounce_mac(key, letter, issue, reader), mac) for key in keys):
+        raise InvalidToken("the bounce token's signature does not match (forged or old key)")
+    kind = BOUNCE_KINDS[letter]
+    return MailRef(kind=kind, issue_id=issue if kind == "digest" else None, subscriber_id=reader)

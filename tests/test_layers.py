@@ -41,6 +41,7 @@ FLOORS = (
             "app.issues",
             "app.delivery",
             "app.tracking",
+            "app.bounces",
             "app.accounts",
         ),
     ),

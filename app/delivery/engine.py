@@ -18,6 +18,7 @@ from app.config import Settings
 from app.db import enqueue, publish, session_factory
 from app.delivery.ledger import Claimed, Ledger, Outcome, finish_if_done, freeze_recipients
 from app.delivery.messenger import transport_from_settings
+from app.delivery.returns import return_path
 from app.delivery.transports import (
     DeliveryError,
     Transport,
@@ -32,7 +33,7 @@ from app.issues.mail import dkim_signer, prepare_issue_message
 from app.models import Delivery, DeliveryState, Issue, IssueStatus, SubscriberStatus
 from app.readers.links import reader_links
 from app.readers.notifications import sender_domain
-from app.tokens import Signer
+from app.tokens import MailRef, Signer
 from emails.compose import MessageTemplate, make_message_id
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,9 @@ class _Delivery:
             return Outcome(claimed, DeliveryState.SKIPPED, f"reader {status} before sending")
         try:
             message = self.message(claimed, reader[0])
-            transport.send(sender=self.settings.from_address, recipient=reader[0], message=message)
+            ref = MailRef("digest", self.issue_id, claimed.subscriber_id)
+            sender = return_path(self.settings, ref)
+            transport.send(sender=sender, recipient=reader[0], message=message)
         except (DeliveryError, ValueError) as error:
             return self._failed(claimed, error)
         return Outcome(claimed, DeliveryState.SENT)

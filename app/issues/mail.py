@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
+from app.delivery.returns import return_path
 from app.delivery.transports import Transport
 from app.errors import Conflict
 from app.models import Issue, IssueItem, Subscriber
@@ -199,6 +200,8 @@ def send_test(
             )
             if sign is not None:
                 message = sign(message)
-            transport.send(sender=settings.from_address, recipient=address, message=message)
+            # No token: a bounce of a test copy is reported, and changes nobody.
+            sender = return_path(settings, None)
+            transport.send(sender=sender, recipient=address, message=message)
             log.info("test copy of issue %s sent to %s", issue.id, address)
     return list(emails)

@@ -8,10 +8,11 @@ from email.utils import parseaddr
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.delivery.returns import return_path
 from app.delivery.transports import Transport
 from app.models import Subscriber, SubscriberStatus
 from app.readers.links import confirm_url, reader_links
-from app.tokens import Signer
+from app.tokens import MailRef, Signer
 from emails.compose import Rendered, build_message, make_message_id
 from emails.render import render_confirmation, render_welcome
 
@@ -97,4 +98,5 @@ def _deliver(
             kind=kind, issue_id=None, subscriber_id=subscriber.id, domain=sender_domain(settings)
         ),
     )
-    transport.send(sender=settings.from_address, recipient=subscriber.email, message=message)
+    sender = return_path(settings, MailRef(kind, None, subscriber.id))
+    transport.send(sender=sender, recipient=subscriber.email, message=message)
