@@ -322,13 +322,20 @@ def unsubscribe(
     return True
 
 
-def suppress(session: Session, *, subscriber: Subscriber, kind: str, now: datetime) -> None:
-    """Stop mailing an address after a hard bounce or a complaint."""
+def suppress(
+    session: Session, *, subscriber: Subscriber, kind: str, now: datetime, channel: str = "mailer"
+) -> bool:
+    """Stop mailing an address after a hard bounce or a complaint; False if it already was.
+
+    `channel` says for the consent record who reported it: the mailer (the first server's
+    refusal), or a late report ("bounce:pipe", "complaint:ses", …).
+    """
     if subscriber.status in SubscriberStatus.SUPPRESSED:
-        return
+        return False
     subscriber.status = kind
     subscriber.updated_at = now
-    record_consent(session, subscriber, kind, Requester(channel="mailer"), now)
+    record_consent(session, subscriber, kind, Requester(channel=channel), now)
+    return True
 
 
 def _subscriber_from(session: Session, payload: Any) -> Subscriber:
