@@ -72,7 +72,7 @@ def draft(db, admin_client) -> Issue:
 
 def readers(db, *emails: str) -> None:
     rows = [(n, email, None) for n, email in enumerate(emails, 2)]
-    import_subscribers(db, rows=rows, consent_source="test", now=NOW)
+    import_subscribers(db, rows=rows, consent_source="test", now=NOW, keys=["test-key"])
     db.commit()
 
 

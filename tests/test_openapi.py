@@ -21,6 +21,7 @@ BODILESS = {
     ("post", "/api/issues/{issue_id}/resume"),
     ("post", "/api/issues/{issue_id}/cancel"),
     ("post", "/api/feeds/{feed_id}/poll"),
+    ("post", "/api/subscribers/{subscriber_id}/erase"),
 }
 
 

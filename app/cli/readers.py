@@ -1,7 +1,9 @@
-"""`digest subscribers import|export`: readers in and out as CSV."""
+"""`digest subscribers import|export`: readers in and out as CSV; one reader's data exported
+(`export-data`) or erased (`erase`)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -10,9 +12,11 @@ from sqlalchemy import select
 from app import clock
 from app.cli.settings import load_settings
 from app.db import session_scope
+from app.errors import DigestError
 from app.models import Subscriber, SubscriberStatus
 from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
 from app.readers.importing import import_subscribers
+from app.readers.privacy import erase_reader, export_reader
 
 
 @click.group()
@@ -29,20 +33,25 @@ def subscribers() -> None:
 )
 def import_command(csv_file: Path, consent_source: str) -> None:
     """Import readers from a CSV with an `email` column (and `name`) as confirmed."""
-    load_settings()
+    settings = load_settings()
     try:
         rows = parse_subscriber_csv(csv_file.read_bytes())
     except BadCSV as error:
         raise click.ClickException(f"{csv_file}: {error}") from error
     with session_scope() as session:
         report = import_subscribers(
-            session, rows=rows, consent_source=consent_source, now=clock.now()
+            session,
+            rows=rows,
+            consent_source=consent_source,
+            now=clock.now(),
+            keys=settings.signing_keys(),
         )
     click.echo(
         f"created {report.created}, confirmed {report.confirmed_existing}, "
-        f"unchanged {report.unchanged}, bad rows {len(report.errors)}"
+        f"unchanged {report.unchanged}, suppressed {report.suppressed}, "
+        f"bad rows {len(report.errors)}"
     )
-    for error in report.errors:
+    for error in [*report.skipped, *report.errors]:
         click.echo(f"  line {error['line']}: {error['email']!r}: {error['reason']}", err=True)
 
 
@@ -60,3 +69,38 @@ def export_command(status: str | None, output: click.utils.LazyFile) -> None:
             query = query.where(Subscriber.status == status)
         for chunk in export_subscriber_csv(session.scalars(query)):
             output.write(chunk)
+
+
+@subscribers.command("export-data")
+@click.argument("subscriber_id", type=int)
+def export_data_command(subscriber_id: int) -> None:
+    """Print everything stored about one reader as JSON (SPEC §10 GDPR)."""
+    load_settings()
+    try:
+        with session_scope() as session:
+            data = export_reader(session, subscriber_id, now=clock.now())
+    except DigestError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@subscribers.command("erase")
+@click.argument("subscriber_id", type=int)
+@click.option("--yes", is_flag=True, help="Erase without asking (for scripts).")
+def erase_command(subscriber_id: int, yes: bool) -> None:
+    """Erase one reader's address and name everywhere; the consent record keeps a keyed hash."""
+    settings = load_settings()
+    if not yes:
+        click.confirm(f"Erase reader {subscriber_id}? This cannot be undone", abort=True)
+    try:
+        with session_scope() as session:
+            erasure = erase_reader(
+                session, subscriber_id, settings=settings, now=clock.now(), channel="cli"
+            )
+    except DigestError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(
+        f"reader {erasure.subscriber_id} erased ({erasure.status}): "
+        f"{erasure.consent_events} consent records now hold {erasure.address_hash}; "
+        f"{erasure.outbox_files} outbox file(s) deleted"
+    )

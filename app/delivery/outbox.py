@@ -81,3 +81,22 @@ class OutboxTransport:
             except FileExistsError:
                 continue
             return target
+
+
+def remove_messages_to(folder: Path, recipient: str) -> int:
+    """Delete the stored messages to `recipient` (a reader's erasure); how many went.
+
+    A name carries only a lossy slug of the address ("a+b@x" and "a-b@x" share one), so a file
+    goes only when its X-Envelope-To line, written first, names exactly this recipient.
+    """
+    if not folder.is_dir():
+        return 0
+    wanted = f"X-Envelope-To: <{envelope_address(recipient, role='recipient')}>".encode()
+    removed = 0
+    for path in folder.glob(f"*-{_slug(recipient)}.eml"):
+        with path.open("rb") as handle:
+            head = handle.read(2048).split(b"\r\n")[:2]
+        if wanted in head:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

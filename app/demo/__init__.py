@@ -44,7 +44,11 @@ def load_demo(settings: Settings) -> list[str]:
     with session_scope(settings.sqlalchemy_url) as session:
         posts = upsert_posts(session, validate_posts(demo_posts(now)), now=now)
         readers = import_subscribers(
-            session, rows=demo_readers(), consent_source="demo-data", now=now
+            session,
+            rows=demo_readers(),
+            consent_source="demo-data",
+            now=now,
+            keys=settings.signing_keys(),
         )
         issue = draft_issue(session, week=week, now=now, settings=settings)
         lines = [

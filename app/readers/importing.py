@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Subscriber, SubscriberStatus
+from app.readers.privacy import erased_addresses
 from app.readers.subscriptions import (
     InvalidAddress,
     Requester,
@@ -27,7 +28,13 @@ class ImportReport:
     created: int = 0
     confirmed_existing: int = 0
     unchanged: int = 0
+    # Addresses whose reader asked to be erased: refused, each named by its line.
+    suppressed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+ERASED_REASON = "erased at the reader's request: an import cannot bring this address back"
 
 
 def import_subscribers(
@@ -36,14 +43,19 @@ def import_subscribers(
     rows: Iterable[tuple[int, str, str | None]],
     consent_source: str,
     now: datetime,
+    keys: Sequence[str],
 ) -> ImportReport:
     """Import (line, email, name) rows as confirmed readers; bad rows are reported, not fatal.
 
     Unsubscribed and suppressed readers stay as they are: an import never resubscribes anyone.
+    Nor does it bring back an erased address: its keyed hash (under any of `keys`, the secret
+    keys) matches the erased reader's, and the row is skipped as suppressed. Only the reader
+    can come back, through the subscribe form and its confirmation.
     """
     report = ImportReport()
     requester = Requester(channel=f"import:{consent_source}"[:100])
     seen: set[str] = set()
+    valid: list[tuple[int, str, str | None]] = []
     for line, raw_email, name in rows:
         try:
             email = normalise_email(raw_email)
@@ -58,6 +70,13 @@ def import_subscribers(
             )
             continue
         seen.add(email)
+        valid.append((line, email, name))
+    erased = erased_addresses(session, keys, seen)
+    for line, email, name in valid:
+        if email in erased:
+            report.suppressed += 1
+            report.skipped.append({"line": line, "email": email, "reason": ERASED_REASON})
+            continue
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
         if subscriber is None:
             subscriber = Subscriber(

@@ -102,4 +102,80 @@ class ImportReportOut(BaseModel):
     created: int
     confirmed_existing: int
     unchanged: int
+    suppressed: int = Field(description="rows refused because that reader was erased")
     errors: list[ImportProblem]
+    skipped: list[ImportProblem] = Field(description="the suppressed rows, with the reason")
+
+
+class ConsentEventOut(BaseModel):
+    """One entry of a reader's consent record; after an erasure `address` is the keyed hash."""
+
+    kind: str = Field(description="subscribe-request, confirm, import, unsubscribe, erased, …")
+    at: Timestamp
+    address: str
+    ip: str | None
+    user_agent: str | None
+    channel: str
+    consent_text_version: str | None
+
+
+class DeliveryRecordOut(BaseModel):
+    """One issue mailed (or meant to be mailed) to the reader."""
+
+    issue_id: int
+    issue_week: str
+    issue_subject: str
+    state: str
+    attempts: int
+    sent_at: Timestamp | None
+    last_error: str | None
+
+
+class BounceRecordOut(BaseModel):
+    """A late bounce or complaint reported for the reader."""
+
+    kind: str
+    status: str | None
+    diagnostic: str | None
+    source: str
+    issue_week: str | None
+    received_at: Timestamp
+
+
+class ReaderExport(BaseModel):
+    """Everything stored about one reader (SPEC §10 GDPR export); the field names are stable."""
+
+    id: int
+    address: str | None = Field(description="the address; null once the reader was erased")
+    name: str | None
+    status: str
+    source: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    confirmed_at: Timestamp | None
+    unsubscribed_at: Timestamp | None
+    erased_at: Timestamp | None
+    address_hash: str | None = Field(description="the keyed hash kept after an erasure")
+    exported_at: Timestamp
+    consent_events: list[ConsentEventOut]
+    deliveries: list[DeliveryRecordOut]
+    bounce_events: list[BounceRecordOut]
+    clicks: list[dict[str, Any]] = Field(
+        description="always empty: clicks are counted per issue link, never per reader"
+    )
+    clicks_note: str
+
+
+class ErasureOut(BaseModel):
+    """What an erasure did; the address is gone, so only the hash names it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    subscriber_id: int
+    address_hash: str
+    erased_at: Timestamp
+    status: str = Field(description="unsubscribed, or bounced/complained if it was suppressed")
+    consent_events: int = Field(description="consent records rewritten to the hash")
+    deliveries: int = Field(description="delivery rows whose error text was cleared")
+    bounce_events: int = Field(description="bounce reports whose diagnostic text was cleared")
+    outbox_files: int = Field(description="copies of mail to the address deleted from the outbox")

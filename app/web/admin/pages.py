@@ -49,6 +49,8 @@ FLASH = {
     "cancelled": "The send was cancelled; nobody else will get this issue.",
     "feed-added": "Feed added; its first poll is queued.",
     "polling": "Poll queued; reload in a moment to see the result.",
+    "erased": "Erased: the address and name are gone, and so are copies of mail to it in the "
+    "outbox. The consent record keeps only a keyed hash, the dates and the kinds of event.",
 }
 
 

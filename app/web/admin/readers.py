@@ -103,7 +103,12 @@ async def import_readers(
     except BadCSV as error:
         return problem(request, admin, "That CSV cannot be read", str(error), status=422, back=back)
     report = await run_in_threadpool(
-        import_subscribers, session, rows=rows, consent_source=source[:80], now=clock.now()
+        import_subscribers,
+        session,
+        rows=rows,
+        consent_source=source[:80],
+        now=clock.now(),
+        keys=request.app.state.digest.settings.signing_keys(),
     )
     return render(
         request,

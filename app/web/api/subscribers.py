@@ -1,4 +1,4 @@
-"""Readers over the admin API: list, import (JSON or CSV), export."""
+"""Readers over the admin API: list, import (JSON or CSV), export; one reader's data, erasure."""
 
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ from app.errors import Invalid
 from app.readers.directory import all_readers, find_readers
 from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
 from app.readers.importing import import_subscribers
+from app.readers.privacy import erase_reader, export_reader
 from app.readers.schemas import (
+    ErasureOut,
     ImportReportOut,
+    ReaderExport,
     SubscriberImportIn,
     SubscriberOut,
     SubscriberPage,
     consent_source,
 )
-from app.web.deps import SessionDep
-from app.web.errors import API_REFUSALS, json_refusals
+from app.web.deps import SessionDep, SettingsDep
+from app.web.errors import API_REFUSALS, json_refusals, refusals
 
 router = APIRouter(tags=["subscribers"])
 MAX_IMPORT_BYTES = 20_000_000
@@ -156,9 +159,40 @@ CSV_FORM = {
     },
 )
 def import_subscribers_route(
-    upload: Annotated[tuple[str, Rows], Depends(read_import)], session: SessionDep
+    upload: Annotated[tuple[str, Rows], Depends(read_import)],
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> ImportReportOut:
-    """Import readers as confirmed, recording the consent source; bad rows are reported by line."""
+    """Import readers as confirmed, recording the consent source; bad rows are reported by line.
+
+    An address whose reader was erased is skipped as suppressed (`skipped`, by line)."""
     source, rows = upload
-    report = import_subscribers(session, rows=rows, consent_source=source, now=clock.now())
+    report = import_subscribers(
+        session, rows=rows, consent_source=source, now=clock.now(), keys=settings.signing_keys()
+    )
     return ImportReportOut.model_validate(report)
+
+
+NO_READER = {404: "no reader with that id"}
+
+
+@router.get("/subscribers/{subscriber_id}/export", responses=refusals(NO_READER))
+def export_reader_route(subscriber_id: int, session: SessionDep) -> ReaderExport:
+    """Everything stored about one reader (SPEC §10 GDPR): address, consent record, deliveries."""
+    return ReaderExport.model_validate(export_reader(session, subscriber_id, now=clock.now()))
+
+
+@router.post(
+    "/subscribers/{subscriber_id}/erase",
+    responses=refusals({**NO_READER, 409: "the reader was already erased"}),
+)
+def erase_reader_route(
+    subscriber_id: int, session: SessionDep, settings: SettingsDep
+) -> ErasureOut:
+    """Erase a reader's address and name everywhere; the consent record keeps a keyed hash.
+
+    The address stays suppressed against imports; the reader can subscribe again by the form."""
+    erasure = erase_reader(
+        session, subscriber_id, settings=settings, now=clock.now(), channel="api"
+    )
+    return ErasureOut.model_validate(erasure)

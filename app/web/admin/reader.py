@@ -1,0 +1,75 @@
+"""One reader's page: details and consent record, the data export, and erasure (SPEC §10 GDPR)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app import clock
+from app.readers.privacy import erase_reader, export_reader
+from app.web.admin.auth import AdminSession, admin_form, current_admin
+from app.web.admin.pages import render
+from app.web.deps import db_session
+
+router = APIRouter()
+
+
+def _page(
+    request: Request, admin: AdminSession, session: Session, subscriber_id: int, **extra: object
+) -> HTMLResponse:
+    reader = export_reader(session, subscriber_id, now=clock.now())
+    values = {"error": None, "status": 200, **extra}
+    return render(request, "admin/reader.html", admin=admin, reader=reader, **values)
+
+
+@router.get("/admin/readers/{subscriber_id}", response_class=HTMLResponse)
+def reader_page(
+    subscriber_id: int,
+    request: Request,
+    admin: AdminSession = Depends(current_admin),
+    session: Session = db_session,
+) -> HTMLResponse:
+    """The reader's details, consent record and mail, with the export and the erase form."""
+    return _page(request, admin, session, subscriber_id)
+
+
+@router.get("/admin/readers/{subscriber_id}/export.json")
+def reader_export(
+    subscriber_id: int,
+    admin: AdminSession = Depends(current_admin),
+    session: Session = db_session,
+) -> Response:
+    """The reader's data as a JSON download, the same document as the API's export."""
+    data = export_reader(session, subscriber_id, now=clock.now())
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="reader-{subscriber_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/admin/readers/{subscriber_id}/erase", response_class=HTMLResponse)
+async def erase(
+    subscriber_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+) -> Response:
+    """Erase the reader once the admin typed their address; the erasure cannot be undone."""
+    typed = str((await request.form()).get("confirm_address") or "").strip().lower()
+    reader = export_reader(session, subscriber_id, now=clock.now())
+    if reader["address"] is not None and typed != reader["address"]:
+        why = "Type the reader's address exactly to confirm; nothing was erased."
+        return _page(request, admin, session, subscriber_id, error=why, status=422)
+    settings = request.app.state.digest.settings
+    await run_in_threadpool(
+        erase_reader, session, subscriber_id, settings=settings, now=clock.now(), channel="admin"
+    )
+    return RedirectResponse(f"/admin/readers/{subscriber_id}?done=erased", 303)
