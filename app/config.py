@@ -130,11 +130,99 @@ def parse_smtp_url(url: str) -> SMTPConfig:
     )
 
 
+# --- DIGEST_BOUNCE_MAILBOX: the mailbox of late bounces, checked with the settings too -----------
+
+_MAILBOX_PORTS = {"imaps": 993, "imap": 143, "pop3s": 995, "pop3": 110}
+_MAILBOX_KEYS = ("starttls", "verify", "timeout", "delete")
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    """Where the bounce mailbox is and how to log in to it, parsed from DIGEST_BOUNCE_MAILBOX."""
+
+    protocol: str  # "imap" or "pop3"
+    host: str
+    port: int
+    username: str
+    password: str = field(default="", repr=False)
+    folder: str = "INBOX"
+    implicit_tls: bool = True
+    starttls: bool = False
+    verify: bool = True
+    timeout: float = 30.0
+    delete: bool = True  # ?delete=false: IMAP only flags what it processed \\Seen
+    shown: str = ""  # the URL without its password, for messages and logs
+
+
+def parse_mailbox_url(url: str) -> MailboxConfig:
+    """Parse `imaps://user:pass@host/Folder`, `pop3s://user:pass@host` (or plain `imap`/`pop3`
+    with `?starttls=true`); options `verify`, `timeout`, `delete`. ValueError says what is bad."""
+    shown = _redact(url.strip())
+
+    def bad(reason: str) -> ValueError:
+        return ValueError(f"bounce mailbox URL {shown}: {reason}")
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as error:
+        raise bad(f"{error} (the port must be 1-65535)") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _MAILBOX_PORTS:
+        raise bad(f"scheme must be one of {', '.join(_MAILBOX_PORTS)}, not {scheme!r}")
+    if not parts.hostname or port == 0:
+        raise bad("the host (and a port other than 0) is needed")
+    if not parts.username:
+        raise bad("the user to log in as is missing (imaps://user:password@host/INBOX)")
+    protocol = scheme.rstrip("s")
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    if parts.fragment or (protocol == "pop3" and parts.path not in ("", "/")):
+        raise bad("unexpected fragment, or a folder on POP3 (it has only the inbox)")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - set(_MAILBOX_KEYS))
+    if unknown:
+        raise bad(f"unknown option(s) {unknown}; known: {_MAILBOX_KEYS}")
+    flags = {}
+    for name in ("starttls", "verify", "delete"):
+        value = options.get(name, "false" if name == "starttls" else "true").lower()
+        if value not in _TRUE | _FALSE:
+            raise bad(f"{name}={value!r} must be true or false")
+        flags[name] = value in _TRUE
+    if scheme.endswith("s") and flags["starttls"]:
+        raise bad(f"{scheme}:// is already TLS; drop ?starttls=true")
+    if protocol == "pop3" and not flags["delete"]:
+        raise bad("POP3 cannot flag a message as processed: it must delete (drop ?delete=false)")
+    try:
+        timeout = float(options.get("timeout", "30"))
+    except ValueError:
+        timeout = -1.0
+    if not 0 < timeout < 3600:
+        raise bad("timeout must be a number of seconds between 0 and 3600")
+    return MailboxConfig(
+        protocol=protocol,
+        host=parts.hostname,
+        port=port or _MAILBOX_PORTS[scheme],
+        username=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        folder=folder,
+        implicit_tls=scheme.endswith("s"),
+        starttls=flags["starttls"],
+        verify=flags["verify"],
+        timeout=timeout,
+        delete=flags["delete"],
+        shown=shown,
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Names are a public contract (SPEC §4)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DIGEST_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="DIGEST_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,  # a bad URL's error must not print the password in it
     )
 
     var_dir: Path = Path("var")
@@ -169,6 +257,8 @@ class Settings(BaseSettings):
     feed_timeout: float = 10.0
     feed_max_bytes: int = 5_000_000
     feed_poll_minutes: int = 30
+    # Feeds may reach loopback, private and link-local addresses (intranet installs only).
+    feed_allow_private: bool = False
     dkim_key_file: str = ""
     dkim_selector: str = ""
     dkim_domain: str = ""
@@ -178,12 +268,22 @@ class Settings(BaseSettings):
     # imaps://user:pass@host/INBOX or pop3s://user:pass@host: late bounces, polled by beat.
     bounce_mailbox: str = ""
     bounce_poll_minutes: int = 5
+    # Provider webhooks (POST /webhooks/bounces/{provider}); each unset one answers 404.
+    # Postmark: the `user:password` of the HTTP Basic auth written into the webhook URL.
+    webhook_postmark_auth: str = Field(default="", repr=False)
+    # Mailgun: the HTTP webhook signing key (HMAC-SHA256 of timestamp + token).
+    webhook_mailgun_key: str = Field(default="", repr=False)
+    # SendGrid: the Signed Event Webhook's public key (base64 DER, as shown, or PEM).
+    webhook_sendgrid_key: str = ""
+    # Amazon SES via SNS: the topics whose notifications are believed (SNS signs any topic's).
+    ses_topic_arns: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # "text" or "json" (one JSON object per line, for log shippers); see app/logs.py.
     log_format: str = "text"
 
     _split_secret = field_validator("secret_key", mode="before")(_split_list)
     _split_topics = field_validator("topics", mode="before")(_split_list)
     _split_delays = field_validator("retry_delays", mode="before")(_split_list)
+    _split_topic_arns = field_validator("ses_topic_arns", mode="before")(_split_list)
 
     @field_validator("topics")
     @classmethod
@@ -197,6 +297,14 @@ class Settings(BaseSettings):
         if value:
             parse_smtp_url(value)
         return value
+
+    @field_validator("bounce_mailbox")
+    @classmethod
+    def _valid_bounce_mailbox(cls, value: str) -> str:
+        """A mistyped DIGEST_BOUNCE_MAILBOX stops the start, not the first poll, hours later."""
+        if value.strip():
+            parse_mailbox_url(value)
+        return value.strip()
 
     @field_validator("bounce_address")
     @classmethod

@@ -246,3 +246,16 @@ def test_a_reading_without_reports_says_why(db: Session, settings: Settings) -> 
     reading = Reading(note="auto-reply")
     [applied] = apply_reading(db, reading, source="pipe", settings=settings, now=T0)
     assert applied.action == "nothing to do: auto-reply" and not applied.changed
+
+
+def test_a_quoted_message_id_of_an_issue_that_does_not_exist_names_no_delivery(db, settings):
+    [reader] = add_readers(db, 1)
+    report = Report(
+        kind=HARD,
+        recipient=reader.email,
+        status="5.1.1",
+        message_id=f"<digest.424242.{reader.id}@news.example.org>",
+    )
+    [applied] = _apply(db, settings, report, trust=True)
+    assert applied.changed and "delivery" not in applied.action
+    assert db.scalars(select(BounceEvent.issue_id)).one() is None

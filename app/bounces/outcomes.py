@@ -30,6 +30,7 @@ from app.models import (
     BounceKind,
     Delivery,
     DeliveryState,
+    Issue,
     Subscriber,
     SubscriberStatus,
 )
@@ -141,18 +142,22 @@ def _match(
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
         if subscriber is None:
             return None, None, f"no reader has the address {address}"
-        return subscriber, _digest_ref(report.message_id, subscriber.id), ""
+        return subscriber, _digest_ref(session, report.message_id, subscriber.id), ""
     if forged:
         return None, None, f"forged or foreign token {forged[0]!r}: nothing changed"
     return None, None, "no return-path token of ours in it: nothing changed"
 
 
-def _digest_ref(message_id: str | None, subscriber_id: int) -> MailRef | None:
-    """The digest a provider's event quotes by Message-ID, if it is this reader's copy."""
+def _digest_ref(session: Session, message_id: str | None, subscriber_id: int) -> MailRef | None:
+    """The digest a provider's event quotes by Message-ID, if it is this reader's copy of an
+    issue that exists (the id is not signed: it only ever narrows, never widens, the match)."""
     match = _DIGEST_MESSAGE_ID.fullmatch((message_id or "").strip())
     if match is None or int(match.group(2)) != subscriber_id:
         return None
-    return MailRef("digest", int(match.group(1)), subscriber_id)
+    issue_id = int(match.group(1))
+    if session.get(Issue, issue_id) is None:
+        return None
+    return MailRef("digest", issue_id, subscriber_id)
 
 
 def _seen_before(
