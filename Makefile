@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Two test processes: the machines this is built for have two cores.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install run test lint bench chromium services clean
+.PHONY: install run test lint bench chromium dovecot services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/digest serve --demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium dovecot
 	$(BIN)/ruff check app workers emails migrations tests bench
 	$(BIN)/ruff format --check app workers emails migrations tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -34,6 +34,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium; \
 	  else echo "!!! chromium is not installed and cannot be installed here: browser tests will be SKIPPED !!!"; fi; }
+
+# The bounce mailbox tests start Debian's Dovecot (IMAP and POP3); install it when missing.
+dovecot:
+	@{ [ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/pop3 ]; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dovecot-imapd dovecot-pop3d; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq dovecot-imapd dovecot-pop3d; \
+	  else echo "!!! dovecot is not installed and cannot be installed here: bounce mailbox tests will be SKIPPED !!!"; fi; }
 
 bench: $(STAMP)
 	$(BIN)/python bench/rank.py

@@ -30,6 +30,8 @@ SEND_WELCOME = "digest.send_welcome"
 POLL_FEEDS = "digest.poll_feeds"
 POLL_FEED = "digest.poll_feed"
 DRAFT_WEEKLY_ISSUE = "digest.draft_weekly_issue"
+# Late bounces and complaints (SPEC §9).
+POLL_BOUNCES = "digest.poll_bounces"
 
 
 class Publisher(Protocol):

@@ -163,7 +163,7 @@ def test_temporary_failures_suppress_only_in_three_different_issues(
     assert f"2 of {SOFT_LIMIT}" in soft(issues[1], 7, "<c>")
     assert db.get(Subscriber, reader.id).status == "confirmed"
     assert _delivery(db, issues[1], reader).state == "failed"
-    assert f"bounced (temporary failures in {SOFT_LIMIT} issues)" in soft(issues[2], 14, "<d>")
+    assert f"bounced (failures in {SOFT_LIMIT} different issues)" in soft(issues[2], 14, "<d>")
     assert db.get(Subscriber, reader.id).status == "bounced"
     kinds = list(
         db.scalars(
@@ -259,3 +259,21 @@ def test_a_quoted_message_id_of_an_issue_that_does_not_exist_names_no_delivery(d
     [applied] = _apply(db, settings, report, trust=True)
     assert applied.changed and "delivery" not in applied.action
     assert db.scalars(select(BounceEvent.issue_id)).one() is None
+
+
+def test_a_refusal_by_policy_counts_like_a_temporary_failure(db: Session, settings) -> None:
+    """5.7.x (spam, DMARC) judges the sender: one DMARC mistake must not empty the list."""
+    [reader] = add_readers(db, 1)
+    issues = [_sent(db, reader, week=f"2026-W{n}") for n in (45, 46, 47)]
+    actions = []
+    for issue, status in zip(issues, ("5.7.26", "4.2.2", "5.7.1"), strict=True):
+        kind = SOFT if status.startswith("4") else HARD
+        report = Report(kind=kind, status=status, tokens=(_token(settings, reader, issue),))
+        [applied] = _apply(db, settings, report)
+        actions.append(applied.action)
+        if len(actions) < 3:
+            assert db.get(Subscriber, reader.id).status == "confirmed"
+    assert actions[0].startswith(f"refused by policy (5.7.26): 1 of {SOFT_LIMIT} issues;")
+    assert _delivery(db, issues[0], reader).state == "failed"
+    assert "bounced (failures in 3 different issues)" in actions[2]
+    assert db.get(Subscriber, reader.id).status == "bounced"

@@ -20,6 +20,7 @@ EVERY_COMMAND = {
     "admin",
     "api",
     "beat",
+    "bounces",
     "ingest",
     "migrate",
     "rank",

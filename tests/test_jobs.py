@@ -25,6 +25,7 @@ WIRE_NAMES = {
     "digest.poll_feeds",
     "digest.poll_feed",
     "digest.draft_weekly_issue",
+    "digest.poll_bounces",
 }
 
 

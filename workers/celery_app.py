@@ -46,6 +46,11 @@ def make_celery(settings: Settings) -> Celery:
         "poll-feeds": {"task": jobs.POLL_FEEDS, "schedule": settings.feed_poll_minutes * 60.0},
         "sweep-sends": {"task": jobs.SWEEP, "schedule": 60.0},
     }
+    if settings.bounce_mailbox:
+        app.conf.beat_schedule["poll-bounces"] = {
+            "task": jobs.POLL_BOUNCES,
+            "schedule": settings.bounce_poll_minutes * 60.0,
+        }
     app.conf.beat_schedule_filename = str(settings.var_dir / "celerybeat-schedule")
     return app
 

@@ -12,6 +12,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from app import clock, jobs
+from app.bounces.mailbox import MailboxError, poll_mailbox
 from app.config import Settings, get_settings
 from app.db import session_scope
 from app.delivery.control import sweep
@@ -91,6 +92,22 @@ def poll_feed_task(feed_id: int) -> str | None:
         if feed is None:
             return None  # removed since it was queued
         return poll_feed(session, feed, settings=settings, now=clock.now())["status"]
+
+
+# --- late bounces and complaints (SPEC §9) ------------------------------------------------------
+
+
+@shared_task(name=jobs.POLL_BOUNCES)
+def poll_bounces_task() -> dict[str, int] | None:
+    """Apply what arrived in the bounce mailbox (beat, every DIGEST_BOUNCE_POLL_MINUTES)."""
+    settings = get_settings()
+    if not settings.bounce_mailbox:
+        return None  # unset since beat queued it
+    try:
+        return poll_mailbox(settings).as_dict()
+    except MailboxError as error:  # one line, not a trace: the next poll tries again
+        log.warning("%s", error)
+        return None
 
 
 # --- the send engine (SPEC §8–9) ----------------------------------------------------------------

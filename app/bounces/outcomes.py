@@ -5,10 +5,11 @@ only with a return-path token our keys signed: anyone can send mail to the bounc
 a report without a valid token changes nothing. A provider's webhook is authenticated by its
 signature, so `trust_address=True` lets it name the reader by address when it carries no token.
 
-- a permanent failure (5.x.x) suppresses the reader at once (`bounced`);
+- a permanent failure (5.x.x) suppresses the reader at once (`bounced`), except a refusal by
+  policy (5.7.x: spam, DMARC, the sender's reputation), which judges the sender, not the address;
 - a complaint suppresses at once (`complained`);
-- a temporary failure (4.x.x) that the relay gave up on suppresses after failures in
-  SOFT_LIMIT different issues within SOFT_WINDOW.
+- a temporary failure (4.x.x) that the relay gave up on, or a 5.7.x refusal, suppresses after
+  such failures in SOFT_LIMIT different issues within SOFT_WINDOW.
 
 The delivery row takes the late outcome (a `sent` row becomes `bounced`, or `failed` for a
 temporary failure; a complaint is noted), and every event goes into the reader's consent record.
@@ -196,7 +197,8 @@ def _note_delivery(
         return f"noted on issue {issue_id}'s delivery"
     if delivery.state not in (DeliveryState.SENT, DeliveryState.UNKNOWN):
         return ""
-    late = DeliveryState.BOUNCED if report.kind == BounceKind.HARD else DeliveryState.FAILED
+    hard = report.kind == BounceKind.HARD and not _policy_refusal(report.status)
+    late = DeliveryState.BOUNCED if hard else DeliveryState.FAILED
     delivery.state = late
     delivery.last_error = f"late {'bounce' if late == DeliveryState.BOUNCED else 'failure'}: {said}"
     delivery.updated_at = now
@@ -206,32 +208,44 @@ def _note_delivery(
 def _apply_to_reader(
     session: Session, report: Report, subscriber: Subscriber, *, source: str, now: datetime
 ) -> tuple[str, bool]:
-    """Suppress, or count a temporary failure; the action line and whether the reader changed."""
+    """Suppress, or count a failure that suppresses only when it repeats; the action line and
+    whether the reader changed."""
     said = f" ({report.status})" if report.status else ""
-    if report.kind == BounceKind.HARD:
-        kind, channel = SubscriberStatus.BOUNCED, f"bounce:{source}"
-    elif report.kind == BounceKind.COMPLAINT:
+    if report.kind == BounceKind.COMPLAINT:
         kind, channel = SubscriberStatus.COMPLAINED, f"complaint:{source}"
+    elif report.kind == BounceKind.HARD and not _policy_refusal(report.status):
+        kind, channel = SubscriberStatus.BOUNCED, f"bounce:{source}"
     else:
-        issues = _soft_issues(session, subscriber, now=now)
+        # A temporary failure, or a 5.7.x refusal: the receiver's verdict on the sender (spam,
+        # DMARC, reputation), not on the address. One DMARC mistake would otherwise suppress
+        # every reader at that provider, so it counts like a temporary failure.
+        what = "temporary failure" if report.kind == BounceKind.SOFT else "refused by policy"
+        issues = _repeated_failures(session, subscriber, now=now)
         if issues < SOFT_LIMIT:
             record_consent(session, subscriber, "soft-bounce", Requester(channel=source), now)
-            return f"temporary failure{said}: {issues} of {SOFT_LIMIT} issues", False
+            return f"{what}{said}: {issues} of {SOFT_LIMIT} issues", False
         kind, channel = SubscriberStatus.BOUNCED, f"soft-bounces:{source}"
-        said = f" (temporary failures in {issues} issues)"
+        said = f" (failures in {issues} different issues)"
     if suppress(session, subscriber=subscriber, kind=kind, now=now, channel=channel):
         return f"reader {subscriber.id} {kind}{said}", True
     return f"reader {subscriber.id} was already {subscriber.status}{said}", False
 
 
-def _soft_issues(session: Session, subscriber: Subscriber, *, now: datetime) -> int:
-    """Different issues with a temporary failure for this reader lately (since they confirmed)."""
+def _policy_refusal(status: str | None) -> bool:
+    """A 5.7.x status (RFC 3463 "security or policy status")."""
+    return bool(status) and status.startswith("5.7.")
+
+
+def _repeated_failures(session: Session, subscriber: Subscriber, *, now: datetime) -> int:
+    """Different issues with a temporary failure or a policy refusal for this reader lately
+    (within SOFT_WINDOW, and since they last confirmed)."""
     since = now - SOFT_WINDOW
     if subscriber.confirmed_at is not None and subscriber.confirmed_at > since:
         since = subscriber.confirmed_at
+    policy = (BounceEvent.kind == BounceKind.HARD) & BounceEvent.status.like("5.7.%")
     query = select(func.count(func.distinct(BounceEvent.issue_id))).where(
         BounceEvent.subscriber_id == subscriber.id,
-        BounceEvent.kind == BounceKind.SOFT,
+        (BounceEvent.kind == BounceKind.SOFT) | policy,
         BounceEvent.issue_id.is_not(None),
         BounceEvent.received_at >= since,
     )

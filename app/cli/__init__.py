@@ -25,6 +25,9 @@ COMMANDS: dict[str, Lazy] = {
     "admin": Lazy("accounts:admin", "Admin accounts for the web UI."),
     "api": Lazy("serve:api", "Production: the web app and API (PostgreSQL, Redis)."),
     "beat": Lazy("workers:beat", "Production: Celery beat, the scheduler (run exactly one)."),
+    "bounces": Lazy(
+        "bounces:bounces", "Late bounces and complaints (DSN, ARF) from files or an MTA pipe."
+    ),
     "ingest": Lazy(
         "posts:ingest",
         "Read posts from an RSS/Atom feed URL or file, or a JSON file of posts (SPEC §7).",
