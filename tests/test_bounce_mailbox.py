@@ -20,8 +20,9 @@ from sqlalchemy import select
 from app.bounces.events import Report
 from app.bounces.mailbox import MailboxError, poll_mailbox
 from app.bounces.outcomes import Applied
-from app.config import Settings, get_settings, parse_mailbox_url
+from app.config import Settings, get_settings
 from app.db import session_scope
+from app.mailservers import parse_mailbox_url
 from app.migrate import upgrade
 from app.models import BounceKind, Subscriber
 from app.tokens import MailRef, bounce_token

@@ -20,6 +20,7 @@ FLOORS = (
         "ground",
         (
             "app.config",
+            "app.mailservers",
             "app.clock",
             "app.errors",
             "app.logs",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings, parse_smtp_url
+from app.config import Settings
 from app.delivery.messenger import transport_from_settings
 from app.delivery.outbox import OutboxTransport
 from app.delivery.smtp import SMTPTransport
@@ -28,6 +28,7 @@ from app.delivery.transports import (
     retry_delay,
     verdict,
 )
+from app.mailservers import parse_smtp_url
 from tests.smtp_server import SMTPTestServer
 
 SENDER = "Weekly Digest <digest@example.org>"

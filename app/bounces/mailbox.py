@@ -34,8 +34,9 @@ from typing import Protocol
 
 from app.bounces.outcomes import Applied
 from app.bounces.process import MAX_MESSAGE_BYTES, process_message
-from app.config import MailboxConfig, Settings, parse_mailbox_url
+from app.config import Settings
 from app.errors import Unavailable
+from app.mailservers import MailboxConfig, parse_mailbox_url
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ import re
 import smtplib
 import ssl
 
-from app.config import SMTPConfig, parse_smtp_url
 from app.delivery.transports import (
     DeliveryError,
     HardBounce,
@@ -17,6 +16,7 @@ from app.delivery.transports import (
     TransportUnavailable,
     envelope_address,
 )
+from app.mailservers import SMTPConfig, parse_smtp_url
 
 logger = logging.getLogger(__name__)
 
