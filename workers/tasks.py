@@ -21,8 +21,7 @@ from app.delivery.transactional import MailRun, send_each
 from app.delivery.transports import retry_delay
 from app.issues.errors import IssueNotFound
 from app.issues.mail import NothingToSend
-from app.models import Feed
-from app.posts.feeds import enqueue_feed_polls, poll_feed
+from app.posts.feeds import enqueue_feed_polls, poll_feed_by_id
 from app.readers.notifications import send_confirmation, send_welcome
 
 log = logging.getLogger(__name__)
@@ -85,13 +84,11 @@ def poll_feeds_task() -> int:
 
 @shared_task(name=jobs.POLL_FEED)
 def poll_feed_task(feed_id: int) -> str | None:
-    """Poll one feed; its outcome is recorded on the feed (a broken feed never raises)."""
-    settings = get_settings()
-    with session_scope(settings.sqlalchemy_url) as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None:
-            return None  # removed since it was queued
-        return poll_feed(session, feed, settings=settings, now=clock.now())["status"]
+    """Poll one feed; its outcome is recorded on the feed (a broken feed never raises).
+
+    No transaction is open while the feed's host answers (see `poll_feed_by_id`)."""
+    result = poll_feed_by_id(feed_id, settings=get_settings(), now=clock.now())
+    return None if result is None else result["status"]  # None: removed since it was queued
 
 
 # --- late bounces and complaints (SPEC §9) ------------------------------------------------------

@@ -146,7 +146,14 @@ async def add_feed_form(
     if error is None:
         try:
             check_http_url(url)
-            add_feed(session, url=url, topics=topics, title=title or None, now=clock.now())
+            add_feed(
+                session,
+                url=url,
+                topics=topics,
+                title=title or None,
+                now=clock.now(),
+                allow_private=request.app.state.digest.settings.feed_allow_private,
+            )
         except ValueError as problem_:
             error = f"The feed URL {problem_}"
         except FeedExists as exists:

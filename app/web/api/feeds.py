@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from app import clock
 from app.posts.feeds import add_feed, list_feeds, queue_poll, remove_feed
 from app.posts.schemas import FeedConflict, FeedIn, FeedList, FeedOut, PollQueued
-from app.web.deps import SessionDep, json_body_routes
+from app.web.deps import SessionDep, SettingsDep, json_body_routes
 from app.web.errors import refusals
+from app.web.params import RowId
 
 router = APIRouter(tags=["feeds"], route_class=json_body_routes(limit=100_000))
 NO_FEED = refusals({404: "no feed with that id"})
@@ -26,20 +27,28 @@ def list_feeds_route(session: SessionDep) -> FeedList:
     status_code=201,
     responses={409: {"model": FeedConflict, "description": "the URL is already polled"}},
 )
-def add_feed_route(body: FeedIn, session: SessionDep) -> FeedOut:
-    """Add a feed to poll (its first poll is queued): 201 with the feed."""
-    feed = add_feed(session, url=body.url, topics=body.topics, title=body.title, now=clock.now())
+def add_feed_route(body: FeedIn, session: SessionDep, settings: SettingsDep) -> FeedOut:
+    """Add a feed to poll (its first poll is queued): 201 with the feed; 422 if its host is
+    loopback, private, link-local or reserved (unless DIGEST_FEED_ALLOW_PRIVATE=true)."""
+    feed = add_feed(
+        session,
+        url=body.url,
+        topics=body.topics,
+        title=body.title,
+        now=clock.now(),
+        allow_private=settings.feed_allow_private,
+    )
     return FeedOut.model_validate(feed)
 
 
 @router.post("/feeds/{feed_id}/poll", status_code=202, responses=NO_FEED)
-def poll_feed_route(feed_id: int, session: SessionDep) -> PollQueued:
+def poll_feed_route(feed_id: RowId, session: SessionDep) -> PollQueued:
     """Queue a poll of one feed now (202); the outcome shows in `GET /api/feeds`."""
     queue_poll(session, feed_id=feed_id)
     return PollQueued(feed_id=feed_id)
 
 
 @router.delete("/feeds/{feed_id}", status_code=204, responses=NO_FEED)
-def delete_feed_route(feed_id: int, session: SessionDep) -> None:
+def delete_feed_route(feed_id: RowId, session: SessionDep) -> None:
     """Stop polling a feed; the posts it brought in stay."""
     remove_feed(session, feed_id=feed_id)
