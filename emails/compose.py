@@ -1,10 +1,9 @@
 """Encode a message once per issue, then fill each reader's values into its bytes (SPEC §8, §11).
 
-The body parts are quoted-printable, encoded here rather than by the `email` package, so that
-every place a per-reader value goes is known exactly: each literal stretch of body is encoded
-on its own and ends with a soft line break, and the value is QP-encoded at fill time on lines
-of its own. Soft breaks vanish on decoding, so the reader sees literal + value + literal, and
-no encoded line can exceed 76 characters whatever the value.
+The body parts are encoded here rather than by the `email` package, so that every place a
+per-reader value goes is known exactly. Each part is quoted-printable or base64, whichever is
+smaller for its content (`emails.encoding` says how a value is placed in each); the headers are
+literal lines with the reader's own lines (To, Message-ID, List-Unsubscribe) as slots.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from email.utils import format_datetime
 
 import dkim
 
+from emails.encoding import Base64Tail, BodyPart, encode_body, qp_encode_value
 from emails.headers import (
     HEADER_CONTROL,
     clean_header_text,
@@ -31,10 +31,7 @@ from emails.headers import (
 # marker in a rendered body can only come from our own templates.
 UNSUBSCRIBE_PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
 
-QP_PIECE = 75  # characters per encoded line before the "=" of a soft break: 76 in all
 MAX_HEADER_LINE = 998
-CRLF = "\r\n"
-SOFT_BREAK = "=\r\n"
 
 DKIM_HEADERS = [
     b"from",
@@ -73,11 +70,6 @@ _MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>
 _KIND = re.compile(r"[a-z][a-z0-9-]*")
 _DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
 
-# One QP token per byte: visible ASCII except "=" stays; space and tab stay unless they end a line.
-_QP_TOKEN = [
-    chr(b) if (33 <= b <= 126 and b != 61) or b in (9, 32) else f"={b:02X}" for b in range(256)
-]
-
 # The slots a template leaves open; fill() supplies their bytes.
 _TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML = (
     "to",
@@ -99,53 +91,6 @@ class Rendered:
     text: str
 
 
-def _wrap_tokens(tokens: list[str]) -> list[str]:
-    """Group QP tokens into pieces of at most QP_PIECE characters, never splitting a token."""
-    pieces: list[str] = []
-    current: list[str] = []
-    width = 0
-    for token in tokens:
-        if width + len(token) > QP_PIECE:
-            pieces.append("".join(current))
-            current, width = [], 0
-        current.append(token)
-        width += len(token)
-    pieces.append("".join(current))
-    return pieces
-
-
-def qp_encode_segment(text: str, *, open_end: bool) -> str:
-    """QP-encode literal body text; with open_end it ends in a soft break, ready for a value."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    encoded = []
-    for index, line in enumerate(lines):
-        tokens = [_QP_TOKEN[byte] for byte in line.encode("utf-8")]
-        ends_hard = not (open_end and index == len(lines) - 1)
-        # Whitespace at the end of an encoded line may be stripped in transit: encode it.
-        if ends_hard and tokens and tokens[-1] in (" ", "\t"):
-            tokens[-1] = f"={ord(tokens[-1]):02X}"
-        encoded.append(SOFT_BREAK.join(_wrap_tokens(tokens)))
-    body = CRLF.join(encoded)
-    return body + SOFT_BREAK if open_end else body
-
-
-def qp_encode_value(value: str) -> bytes:
-    """QP-encode a visible-ASCII value on lines of its own, each ending in a soft break."""
-    encoded = value.replace("=", "=3D")
-    pieces = []
-    start = 0
-    while start < len(encoded):
-        end = start + QP_PIECE
-        if end < len(encoded):
-            # Do not cut an "=3D" escape in two: end the piece before it instead.
-            escape = encoded.rfind("=", end - 2, end)
-            if escape != -1:
-                end = escape
-        pieces.append(encoded[start:end])
-        start = end
-    return "".join(piece + SOFT_BREAK for piece in pieces).encode("ascii")
-
-
 def _check(value: str, pattern: re.Pattern[str], field: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValueError(f"{field} must be printable ASCII without line breaks, got {value!r}")
@@ -165,7 +110,7 @@ def _check_url(url: str) -> str:
 class MessageTemplate:
     """A message encoded once: literal bytes with open slots for each reader's values."""
 
-    parts: tuple[bytes | str, ...]
+    parts: tuple[BodyPart, ...]
     needs_unsubscribe: bool
 
     def fill(self, *, to: str, message_id: str, unsubscribe_url: str | None) -> bytes:
@@ -178,8 +123,12 @@ class MessageTemplate:
             if self.needs_unsubscribe:
                 raise ValueError("this message has an unsubscribe link: unsubscribe_url is needed")
             values = {_LIST_UNSUBSCRIBE: b"", _URL_TEXT: b"", _URL_HTML: b""}
+            raw = values
         else:
             url = _check_url(unsubscribe_url)
+            escaped = html.escape(url)
+            # Base64 tails take the values as they are; QP parts take them QP-encoded.
+            raw = {_URL_TEXT: url.encode("ascii"), _URL_HTML: escaped.encode("ascii")}
             # Never folded: RFC 2369 forbids whitespace inside <...>, and a fold before "<" leaves
             # a leading space some parsers keep. One line up to 998 bytes is legal (RFC 5322).
             values = {
@@ -188,18 +137,34 @@ class MessageTemplate:
                     "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
                 ).encode("ascii"),
                 _URL_TEXT: qp_encode_value(url),
-                _URL_HTML: qp_encode_value(html.escape(url, quote=True)),
+                _URL_HTML: qp_encode_value(escaped),
             }
         values[_TO] = f"To: {to}\r\n".encode("ascii")
         values[_MESSAGE_ID_SLOT] = f"Message-ID: {message_id}\r\n".encode("ascii")
-        return b"".join(part if isinstance(part, bytes) else values[part] for part in self.parts)
+        return b"".join(
+            part
+            if isinstance(part, bytes)
+            else values[part]
+            if isinstance(part, str)
+            else part.encode(raw)
+            for part in self.parts
+        )
 
     def dumps(self) -> bytes:
-        """Bytes to store (Issue.message_template): a JSON index line, then the literal bytes."""
-        index = [part if isinstance(part, str) else len(part) for part in self.parts]
+        """Bytes to store (Issue.message_template): a JSON index line, then the literal bytes.
+
+        The index lists a literal as its length, a slot by name, a base64 tail as
+        {"base64": [...]} of those two; the literal bytes follow in the same order.
+        """
+        index: list[object] = []
+        literals: list[bytes] = []
+        for part in self.parts:
+            if isinstance(part, Base64Tail):
+                index.append({"base64": [_index_entry(piece, literals) for piece in part.pieces]})
+            else:
+                index.append(_index_entry(part, literals))
         head = json.dumps({"needs_unsubscribe": self.needs_unsubscribe, "parts": index})
-        literals = b"".join(part for part in self.parts if isinstance(part, bytes))
-        return _TEMPLATE_MAGIC + head.encode("ascii") + b"\n" + literals
+        return _TEMPLATE_MAGIC + head.encode("ascii") + b"\n" + b"".join(literals)
 
     @classmethod
     def loads(cls, data: bytes) -> MessageTemplate:
@@ -212,19 +177,40 @@ class MessageTemplate:
             entries, needs = index["parts"], index["needs_unsubscribe"]
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"stored message template has a bad index: {error}") from None
-        parts: list[bytes | str] = []
-        offset = 0
-        for entry in entries:
-            if isinstance(entry, str) and entry in _SLOTS:
-                parts.append(entry)
-            elif isinstance(entry, int) and not isinstance(entry, bool) and entry >= 0:
-                parts.append(literals[offset : offset + entry])
-                offset += entry
+        reader = _LiteralReader(literals)
+        parts: list[BodyPart] = []
+        for entry in entries if isinstance(entries, list) else [None]:
+            if isinstance(entry, dict) and list(entry) == ["base64"]:
+                pieces = entry["base64"] if isinstance(entry["base64"], list) else [None]
+                parts.append(Base64Tail(pieces=tuple(reader.part(piece) for piece in pieces)))
             else:
-                raise ValueError(f"stored message template has a bad part {entry!r}")
-        if offset != len(literals) or not isinstance(needs, bool):
+                parts.append(reader.part(entry))
+        if reader.offset != len(literals) or not isinstance(needs, bool):
             raise ValueError("stored message template is truncated or corrupt")
         return cls(parts=tuple(parts), needs_unsubscribe=needs)
+
+
+def _index_entry(part: bytes | str, literals: list[bytes]) -> int | str:
+    """A part's index entry (slot name, or literal length with its bytes added to `literals`)."""
+    if isinstance(part, str):
+        return part
+    literals.append(part)
+    return len(part)
+
+
+class _LiteralReader:
+    """Hands out a stored template's literal bytes in order, checking each index entry."""
+
+    def __init__(self, literals: bytes) -> None:
+        self.literals, self.offset = literals, 0
+
+    def part(self, entry: object) -> bytes | str:
+        if isinstance(entry, str) and entry in _SLOTS:
+            return entry
+        if isinstance(entry, int) and not isinstance(entry, bool) and entry >= 0:
+            self.offset += entry
+            return self.literals[self.offset - entry : self.offset]
+        raise ValueError(f"stored message template has a bad part {entry!r}")
 
 
 def _fixed_headers(
@@ -269,46 +255,41 @@ def _fixed_headers(
     return from_header(sender), b"".join(headers)
 
 
-def _body_parts(body: str, slot: str) -> list[bytes | str]:
-    """One alternative's body: encoded literal stretches with a slot at every placeholder."""
-    pieces = body.split(UNSUBSCRIBE_PLACEHOLDER)
-    parts: list[bytes | str] = []
-    for index, piece in enumerate(pieces):
-        last = index == len(pieces) - 1
-        parts.append(qp_encode_segment(piece, open_end=not last).encode("ascii"))
-        if not last:
-            parts.append(slot)
-    return parts
-
-
 def _template(
     *, rendered: Rendered, fixed: tuple[bytes, bytes], unsubscribe_header: bool
 ) -> MessageTemplate:
-    boundary = "=_wd_" + secrets.token_hex(12)  # "=_" is never valid QP, so never in a body
+    # "=_" is never valid QP and "_" never base64, so the boundary cannot occur in a body.
+    boundary = "=_wd_" + secrets.token_hex(12)
+    text_encoding, text_parts = encode_body(
+        rendered.text, placeholder=UNSUBSCRIBE_PLACEHOLDER, slot=_URL_TEXT
+    )
+    html_encoding, html_parts = encode_body(
+        rendered.html, placeholder=UNSUBSCRIBE_PLACEHOLDER, slot=_URL_HTML
+    )
     alternative = (
         f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
         f"--{boundary}\r\n"
         'Content-Type: text/plain; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        f"Content-Transfer-Encoding: {text_encoding}\r\n\r\n"
     )
     html_head = (
         f"\r\n--{boundary}\r\n"
         'Content-Type: text/html; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        f"Content-Transfer-Encoding: {html_encoding}\r\n\r\n"
     )
-    raw: list[bytes | str] = [
+    raw: list[BodyPart] = [
         fixed[0],
         _TO,
         fixed[1],
         _MESSAGE_ID_SLOT,
         *([_LIST_UNSUBSCRIBE] if unsubscribe_header else []),
         alternative.encode("ascii"),
-        *_body_parts(rendered.text, _URL_TEXT),
+        *text_parts,
         html_head.encode("ascii"),
-        *_body_parts(rendered.html, _URL_HTML),
+        *html_parts,
         f"\r\n--{boundary}--\r\n".encode("ascii"),
     ]
-    merged: list[bytes | str] = []
+    merged: list[BodyPart] = []
     for part in raw:  # join neighbouring literals so fill() concatenates as few pieces as possible
         if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
             merged[-1] += part

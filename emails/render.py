@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,11 +19,15 @@ from emails.compose import UNSUBSCRIBE_PLACEHOLDER, Rendered
 
 TEMPLATE_DIR = Path(__file__).parent
 SUMMARY_CHARS = 220
+# A headline past two lines is rarely read to its end, and posts may carry titles of up to 500
+# characters: cut in the email, ten of them would push a digest past Gmail's 102 KB clipping.
+TITLE_CHARS = 200
 PREVIEW_CHARS = 110
 TEXT_WIDTH = 72
 # "Also in:" under a card names this many other outlets, then says how many more; each name is
-# cut to SOURCE_CHARS so a hostile or odd feed title cannot fill the card.
-ALSO_IN_NAMES, SOURCE_CHARS = 4, 40
+# cut to SOURCE_CHARS (the card's own source too, its author to AUTHOR_CHARS) so a hostile or
+# odd feed title cannot fill the card.
+ALSO_IN_NAMES, SOURCE_CHARS, AUTHOR_CHARS = 4, 40, 60
 
 # C0/C1 controls and the bidi overrides that can disguise text; whitespace is collapsed separately.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -91,13 +96,28 @@ def safe_url(value: object) -> str | None:
     return quote(url, safe=_URL_SAFE).replace("%%", "%25%25")
 
 
+def _fitting(text: str, columns: int) -> int:
+    """How many leading characters of `text` fit in `columns`; a wide character takes two.
+
+    Counting columns, not characters, cuts Chinese or Japanese text (and emoji) after the same
+    number of lines as Latin text, and keeps a cut field under twice its limit in UTF-8 bytes.
+    """
+    width = 0
+    for index, char in enumerate(text):
+        width += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        if width > columns:
+            return index
+    return len(text)
+
+
 def clip(value: object, limit: int = SUMMARY_CHARS) -> str:
-    """Clean text cut to about two lines, on a word boundary, ending with an ellipsis."""
+    """Clean text cut to about `limit` columns, on a word boundary, ending with an ellipsis."""
     text = clean_text(value)
-    if len(text) <= limit:
+    fits = _fitting(text, limit)
+    if fits == len(text):
         return text
-    head = text[: limit + 1]
-    cut = head.rsplit(" ", 1)[0] if " " in head else text[:limit]
+    head = text[: fits + 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head else text[:fits]
     return cut.rstrip(" ,;:.-–—") + "…"
 
 
@@ -160,6 +180,13 @@ COLOR_SCHEME_META = (
 )
 
 
+# MJML's reset rules (table and cell borders, Outlook's table spacing, img and p defaults) stay in
+# <head> for the clients that use them; inlined, they were copied onto every table and cell,
+# about a sixth of a digest's HTML, and Gmail clips a message past 102 KB.
+_MJML_RESET = '<style type="text/css">\n#outlook a'
+_NOT_INLINED = '<style type="text/css" data-css-inline="ignore">\n#outlook a'
+
+
 @lru_cache(maxsize=1)
 def _inliner() -> css_inline.CSSInliner:
     # Keep the <style> blocks: MJML's responsive @media rules live there and cannot be inlined.
@@ -170,12 +197,15 @@ def compile_mjml(template: str, **context: object) -> str:
     """Fill an MJML template, compile it to HTML and inline its CSS (once per issue)."""
     source = _env().get_template(template).render(**context)
     html = mjml.mjml2html(source, fonts={})
-    html = _MJML_PREVIEW.sub(PREVIEW_DIV, html, count=1).replace(
-        "<head>", "<head>" + COLOR_SCHEME_META, 1
+    html = (
+        _MJML_PREVIEW.sub(PREVIEW_DIV, html, count=1)
+        .replace("<head>", "<head>" + COLOR_SCHEME_META, 1)
+        .replace(_MJML_RESET, _NOT_INLINED, 1)
     )
     # The inliner re-serialises attributes escaping only & and ": put < and > back as
     # entities in alt text (post titles), so no "<script" ever shows in the mail's source.
-    return _ALT.sub(_escape_alt, _inliner().inline(html))
+    inlined = _inliner().inline(html).replace(_NOT_INLINED, _MJML_RESET, 1)
+    return _ALT.sub(_escape_alt, inlined)
 
 
 def _escape_alt(match: re.Match[str]) -> str:
@@ -236,10 +266,10 @@ def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict
     cards = [
         {
             "rank": int(card.rank),
-            "title": clean_text(card.title) or "(untitled)",
+            "title": clip(card.title, TITLE_CHARS) or "(untitled)",
             "href": safe_url(card.url),
-            "source": clean_text(card.source),
-            "author": clean_text(card.author) or None,
+            "source": clip(card.source, SOURCE_CHARS),
+            "author": clip(card.author, AUTHOR_CHARS) or None,
             "read_minutes": int(card.read_minutes) if card.read_minutes else None,
             "summary": clip(card.summary),
             "also_in": also_in_line(card.also_in, card.source),
