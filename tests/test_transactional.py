@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -106,3 +108,29 @@ def test_an_unusable_server_leaves_everyone_for_the_retry_and_marks_nobody(
     assert run.outcomes == {"retry": 2} and run.retry == ids
     assert isinstance(run.error, TransportUnavailable)
     assert set(_statuses(settings.sqlalchemy_url).values()) == {"confirmed"}
+
+
+def test_no_transaction_is_open_while_the_smtp_server_answers(
+    tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    """Every SQLite transaction holds the write lock (BEGIN IMMEDIATE): a slow SMTP server must
+    not hold up the subscribe form, the API or /healthz while a welcome mail is on its way."""
+    settings = _settings(tmp_path, smtp_server.url())
+    ids = _readers(settings.sqlalchemy_url, {"slow@example.org": SubscriberStatus.CONFIRMED})
+    smtp_server.faults.slow("slow@example.org", 3.0)
+    sending = threading.Thread(
+        target=send_each, args=(send_welcome, ids), kwargs={"settings": settings}
+    )
+    sending.start()
+    try:
+        time.sleep(1.0)  # the mail is now waiting for the server's RCPT answer
+        other = make_engine(settings.sqlalchemy_url)  # another process's view: its own lock
+        started = time.monotonic()
+        with other.begin() as connection:
+            connection.exec_driver_sql("UPDATE subscribers SET name = 'written' WHERE id > 0")
+        waited = time.monotonic() - started
+        other.dispose()
+    finally:
+        sending.join(timeout=30)
+    assert smtp_server.messages, "the welcome mail went out"
+    assert waited < 0.5, f"a writer waited {waited:.2f} s for the mail's transaction"

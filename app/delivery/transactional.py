@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from app import clock as app_clock
 from app.config import Settings
@@ -83,17 +84,20 @@ def _send_one(
     clock: Callable[[], datetime],
     run: MailRun,
 ) -> str:
-    """Send one reader's mail; its outcome. Only TransportUnavailable escapes."""
+    """Send one reader's mail; its outcome. Only TransportUnavailable escapes.
+
+    The mail is written in a transaction and sent after it ends: on SQLite every transaction
+    holds the write lock, and an SMTP server may take seconds to answer.
+    """
     try:
+        held = _Held()
         with session_scope(settings.sqlalchemy_url) as session:
-            sent = mail(
-                session,
-                subscriber_id=subscriber_id,
-                settings=settings,
-                transport=transport,
-                now=clock(),
+            due = mail(
+                session, subscriber_id=subscriber_id, settings=settings, transport=held, now=clock()
             )
-        return DeliveryState.SENT if sent else DeliveryState.SKIPPED
+        for message in held.messages:
+            transport.send(**message)
+        return DeliveryState.SENT if due else DeliveryState.SKIPPED
     except (DeliveryError, ValueError) as error:
         outcome = verdict(error)
         if outcome == Verdict.UNAVAILABLE:
@@ -107,6 +111,22 @@ def _send_one(
         else:  # failed, or unknown after DATA: never send twice
             log.error("%s for reader %s %s: %s", mail.__name__, subscriber_id, outcome, error)
         return outcome
+
+
+class _Held:
+    """Stands in for the transport while the mail is written: keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def __enter__(self) -> _Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, *, sender: str, recipient: str, message: bytes) -> None:
+        self.messages.append({"sender": sender, "recipient": recipient, "message": message})
 
 
 def _suppress_bounced(subscriber_id: int, settings: Settings, *, now: datetime) -> None:
