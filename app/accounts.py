@@ -1,28 +1,35 @@
-"""Admin accounts: create, verify a password (argon2), rehash old hashes, sessions, demo login."""
+"""Admin accounts: create, verify a password (argon2), rehash old hashes, sessions, demo login.
+
+Login sessions live in `admin_sessions` (`AdminLogin`), not only in a cookie, so they can be
+ended: logout revokes one, "log out everywhere" and a new password revoke all of an admin's.
+The browser holds a random session id; the table holds its SHA-256 only.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.db import session_scope
-from app.models import AdminUser
+from app.models import AdminLogin, AdminUser
 from app.readers.subscriptions import InvalidAddress, normalise_email
 
 DEMO_EMAIL = "admin@example.org"
 DEMO_PASSWORD_FILE = "demo-admin.txt"
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; this only stops absurd request bodies
+SESSION_LIFETIME = timedelta(hours=12)
+# last_seen_at is written at most this often: not one write (and SQLite write lock) per page.
+LAST_SEEN_STEP = timedelta(minutes=1)
 
 _hasher = PasswordHasher()
 
@@ -70,6 +77,9 @@ def create_admin(session: Session, *, email: str, password: str, now: datetime) 
     if admin is None:
         admin = AdminUser(email=address, is_active=True, created_at=now)
         session.add(admin)
+    else:
+        # A new password is what an admin sets after a leak: no session of the old one survives.
+        revoke_all_sessions(session, admin_id=admin.id, now=now)
     admin.password_hash = hash_password(password)
     admin.is_active = True
     session.flush()
@@ -99,24 +109,75 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
     return admin
 
 
-def password_fingerprint(password_hash: str) -> str:
-    """A short digest of the stored hash that a login session carries: a new password changes
-    it, which ends every session made with the old one."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+def session_key(sid: str) -> str:
+    """What the table keeps of a session id, and what a CSRF token is bound to."""
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
-def session_admin(session: Session, *, admin_id: int, fingerprint: str) -> AdminUser | None:
-    """The admin a login session names, if still active and with the password it was made with."""
-    admin = session.get(AdminUser, admin_id)
+def open_session(
+    session: Session, *, admin: AdminUser, now: datetime, ip: str | None, user_agent: str | None
+) -> str:
+    """Start a login session for `admin`; returns its id, which only the browser keeps.
+
+    Sessions past their expiry (revoked or not) are deleted here: logins are rare, so this keeps
+    the table small without a periodic job.
+    """
+    session.execute(delete(AdminLogin).where(AdminLogin.expires_at <= now))
+    sid = secrets.token_urlsafe(32)
+    session.add(
+        AdminLogin(
+            token_hash=session_key(sid),
+            admin_id=admin.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + SESSION_LIFETIME,
+            ip=ip[:64] if ip else None,
+            user_agent=user_agent[:300] if user_agent else None,
+        )
+    )
+    session.flush()
+    return sid
+
+
+def session_admin(session: Session, *, sid: str, now: datetime) -> AdminUser | None:
+    """The active admin of a session that is unexpired and not revoked, or None."""
+    login = session.scalar(select(AdminLogin).where(AdminLogin.token_hash == session_key(sid)))
+    if login is None or login.revoked_at is not None or login.expires_at <= now:
+        return None
+    admin = session.get(AdminUser, login.admin_id)
     if admin is None or not admin.is_active:
         return None
-    if not hmac.compare_digest(fingerprint, password_fingerprint(admin.password_hash)):
-        return None
+    if now - login.last_seen_at >= LAST_SEEN_STEP:
+        login.last_seen_at = now
     return admin
 
 
+def revoke_session(session: Session, *, key: str, now: datetime) -> None:
+    """End one session (logout), named by its `session_key`."""
+    session.execute(
+        update(AdminLogin)
+        .where(AdminLogin.token_hash == key, AdminLogin.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def revoke_all_sessions(session: Session, *, admin_id: int, now: datetime) -> int:
+    """End every live session of one admin; returns how many were ended."""
+    result = session.execute(
+        update(AdminLogin)
+        .where(
+            AdminLogin.admin_id == admin_id,
+            AdminLogin.revoked_at.is_(None),
+            AdminLogin.expires_at > now,
+        )
+        .values(revoked_at=now)
+    )
+    return result.rowcount
+
+
 def create_admin_command(email: str, password: str) -> str:
-    """`digest admin create EMAIL`: create or reset an admin in the configured database."""
+    """`digest admin create EMAIL`: create or reset an admin in the configured database (a reset
+    ends the admin's sessions, see `create_admin`)."""
     with session_scope() as session:
         admin = create_admin(session, email=email, password=password, now=clock.now())
         return f"admin {admin.email} can now log in at /admin"

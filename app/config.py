@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated
 
@@ -38,6 +41,25 @@ PLACEHOLDER_POSTAL_ADDRESS = "Set DIGEST_POSTAL_ADDRESS to your postal address (
 
 
 SERVED_URL_FILE = "served-url"
+
+
+def private_folder(path: Path) -> Path:
+    """`path` as a folder only this user can open (0700), made if missing, tightened if open.
+
+    var/ holds the database, the signing key and whole mails: nobody else on the machine may
+    read them, whatever the umask."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """`path` as a file only this user can read or write (0600), made empty if missing."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        path.chmod(0o600)
+    return path
 
 
 class ConfigurationError(RuntimeError):
@@ -76,6 +98,13 @@ class Settings(BaseSettings):
     topics: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_TOPICS))
     subscribe_rate: str = "10/minute"
     login_rate: str = "5/minute"
+    # Failed logins per account, whatever the address they come from (an IP limit alone lets a
+    # botnet guess one admin's password slowly from many addresses).
+    login_account_rate: str = "10/15 minutes"
+    # Wrong admin bearer tokens per client address on /api.
+    admin_token_rate: str = "10/minute"
+    # Peers whose X-Forwarded-For is believed (app/web/forwarded.py); none by default.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
     schedule: str = "0 6 * * mon"
     autosend: bool = False
     max_per_source: int = 3
@@ -120,6 +149,23 @@ class Settings(BaseSettings):
     _split_topics = field_validator("topics", mode="before")(_split_list)
     _split_delays = field_validator("retry_delays", mode="before")(_split_list)
     _split_topic_arns = field_validator("ses_topic_arns", mode="before")(_split_list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        """Hosts and CIDR networks; a typo stops the start instead of trusting nobody (or all)."""
+        parts = _split_list(value)
+        if not isinstance(parts, list | tuple):
+            return parts
+        networks = []
+        for part in parts:
+            try:
+                networks.append(ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{str(part)!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8)"
+                ) from None
+        return tuple(networks)
 
     @field_validator("topics")
     @classmethod
@@ -204,11 +250,14 @@ class Settings(BaseSettings):
         keys = [key for key in self.secret_key if key]
         if keys:
             return keys
-        key_file = self.var_dir / "secret_key"
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+        key_file = private_folder(self.var_dir) / "secret_key"
+        try:  # created 0600 from the start: never readable by others, not even for a moment
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            private_file(key_file)  # an older install may have left it open
+        else:
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_urlsafe(48))
         return [key_file.read_text().strip()]
 
     def production_warnings(self) -> list[str]:

@@ -14,7 +14,7 @@ WIDTHS = (1280, 375)
 
 
 def demo_login(log: str) -> tuple[str, str]:
-    match = re.search(r"demo admin login: (\S+) / (\S+)", log)
+    match = re.search(r"log in as (\S+) / (\S+)", log)
     assert match, f"serve --demo printed no admin login:\n{log}"
     return match.group(1), match.group(2)
 
@@ -109,7 +109,7 @@ def test_review_preview_send_and_read_the_mail(browser, tmp_path):
             page.goto(service.base_url + path)
             shoot(page, name)
 
-        page.get_by_role("button", name=re.compile("Log out")).click()
+        page.get_by_role("button", name=re.compile("^Log out(?! everywhere)")).click()
         page.wait_for_url(re.compile(r"/admin/login$"))
         page.goto(service.base_url + "/admin")
         assert "/admin/login" in page.url

@@ -18,7 +18,8 @@ def admin() -> None:
 @admin.command("create")
 @click.argument("email")
 def admin_create(email: str) -> None:
-    """Create an admin (or reset their password): asked at a prompt, or read from stdin."""
+    """Create an admin (or reset their password, which ends all their login sessions): the
+    password is asked at a prompt, or read from stdin."""
     load_settings()
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)

@@ -21,6 +21,7 @@ from starlette.types import Message
 from app.config import Settings
 from app.db import session_scope
 from app.tokens import Signer
+from app.web.forwarded import client_address
 
 
 @dataclass
@@ -58,7 +59,14 @@ db_session = Depends(_unit_of_work, scope="function")
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the one place the app reads it (rate limits, consent records).
+
+    X-Forwarded-For counts only from DIGEST_TRUSTED_PROXIES (`app.web.forwarded`); uvicorn is
+    started with `proxy_headers=False` so it does not rewrite the peer from the header first.
+    """
+    peer = request.client.host if request.client else "unknown"
+    proxies = request.app.state.digest.settings.trusted_proxies
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
 
 
 class RateLimited(Exception):
@@ -83,6 +91,23 @@ def check_rate(ctx: WebContext, rate: str, *key: str) -> None:
         raise RateLimited(max(1, int(reset_at - time.time()) + 1))
 
 
+def check_failures(ctx: WebContext, rate: str, *key: str) -> None:
+    """Raise `RateLimited` if `key` has used up `rate`, without counting this request.
+
+    For limits on failures (wrong passwords, wrong tokens): `count_failure` counts them, and a
+    success never does.
+    """
+    item = rate_item(rate)
+    if not ctx.limiter.test(item, *key):
+        reset_at, _remaining = ctx.limiter.get_window_stats(item, *key)
+        raise RateLimited(max(1, int(reset_at - time.time()) + 1))
+
+
+def count_failure(ctx: WebContext, rate: str, *key: str) -> None:
+    """Count one failure of `key` against `rate` (see `check_failures`)."""
+    ctx.limiter.hit(rate_item(rate), *key)
+
+
 def require_admin_token(request: Request, ctx: WebContext = Depends(context)) -> None:
     """Admin API guard: `Authorization: Bearer $DIGEST_ADMIN_TOKEN` (401 without, 403 wrong)."""
     header = request.headers.get("authorization", "")
@@ -96,7 +121,17 @@ def require_admin_token(request: Request, ctx: WebContext = Depends(context)) ->
     expected = ctx.settings.admin_token
     if not expected:
         raise HTTPException(403, "the admin API is closed: set DIGEST_ADMIN_TOKEN to open it")
+    ip = client_ip(request)
+    try:
+        check_failures(ctx, ctx.settings.admin_token_rate, "admin-token", ip)
+    except RateLimited as limited:
+        raise HTTPException(
+            429,
+            "too many wrong admin tokens from this address; try again later",
+            headers={"Retry-After": str(limited.retry_after)},
+        ) from None
     if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        count_failure(ctx, ctx.settings.admin_token_rate, "admin-token", ip)
         raise HTTPException(403, "wrong admin token")
 
 
@@ -141,7 +176,14 @@ def json_body_routes(*, limit: int) -> type[APIRoute]:
                         raise too_large
                     return message
 
-                return await handler(Request(request.scope, receive))
+                limited = Request(request.scope, receive)
+                try:  # read here so that too deep a JSON gets its own reason (cached for FastAPI)
+                    await limited.json()
+                except RecursionError as error:
+                    raise HTTPException(400, "the JSON is nested too deeply") from error
+                except ValueError:
+                    pass  # broken or empty JSON: FastAPI answers it as it always has
+                return await handler(limited)
 
             return guarded
 

@@ -29,8 +29,12 @@ def _loopback(host: str) -> bool:
 
 
 def metrics_allowed(request: Request, ctx: WebContext, session: Session) -> bool:
-    """Open to loopback; from elsewhere it needs the admin bearer token or an admin session."""
-    if _loopback(client_ip(request)):
+    """Open to loopback; from elsewhere it needs the admin bearer token or an admin session.
+
+    A request that came through a proxy (it carries X-Forwarded-For) is not a local one, even
+    when the proxy runs on this machine and DIGEST_TRUSTED_PROXIES is unset.
+    """
+    if _loopback(client_ip(request)) and "x-forwarded-for" not in request.headers:
         return True
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     token = ctx.settings.admin_token

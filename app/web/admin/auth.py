@@ -1,7 +1,9 @@
-"""Admin login sessions: a signed cookie, CSRF tokens bound to it, login and logout routes."""
+"""Admin login sessions: a signed cookie naming a server-side session, CSRF tokens bound to it,
+login (limited per address and per account), logout and "log out everywhere"."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -15,15 +17,32 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.accounts import authenticate, password_fingerprint, session_admin
+from app.accounts import (
+    SESSION_LIFETIME,
+    authenticate,
+    open_session,
+    revoke_all_sessions,
+    revoke_session,
+    session_admin,
+    session_key,
+)
 from app.models import AdminUser
 from app.tokens import ADMIN_SESSION, CSRF, InvalidToken
 from app.web.admin.pages import render
-from app.web.deps import RateLimited, WebContext, check_rate, client_ip, context, db_session
+from app.web.deps import (
+    RateLimited,
+    WebContext,
+    check_failures,
+    check_rate,
+    client_ip,
+    context,
+    count_failure,
+    db_session,
+)
 
 SESSION_COOKIE = "digest_admin"
 LOGIN_COOKIE = "digest_admin_login"  # binds the login form's CSRF token before a session exists
-SESSION_SECONDS = 12 * 3600
+SESSION_SECONDS = int(SESSION_LIFETIME.total_seconds())
 LOGIN_FORM_SECONDS = 3600
 
 router = APIRouter()
@@ -45,12 +64,15 @@ class CsrfRefused(Exception):
 class AdminSession:
     """The logged-in admin and the CSRF token every form of this session carries.
 
+    The CSRF token is bound to the session's key (a hash of its id), not the id itself: the token
+    is printed in every page, the id must stay in the cookie.
+
     `email` is read once: an error's page renders the nav after the request's transaction
     rolled back, when `admin` can no longer be read.
     """
 
     admin: AdminUser
-    sid: str
+    key: str
     csrf_token: str
     email: str
 
@@ -64,17 +86,19 @@ def _now() -> datetime:
 
 
 def read_session(request: Request, ctx: WebContext, session: Session) -> AdminSession | None:
-    """The admin session of the request's cookie, if it is valid, unexpired and still active."""
+    """The admin session of the request's cookie, if it is valid, unexpired and not revoked."""
     cookie = request.cookies.get(SESSION_COOKIE, "")
     try:
-        payload = ctx.signer.loads(ADMIN_SESSION, cookie, now=_now(), max_age=SESSION_SECONDS)
-        admin_id, sid, fingerprint = int(payload["a"]), str(payload["s"]), str(payload["h"])
-    except (InvalidToken, KeyError, TypeError, ValueError):
+        sid = ctx.signer.loads(ADMIN_SESSION, cookie, now=_now(), max_age=SESSION_SECONDS)
+    except InvalidToken:
         return None
-    admin = session_admin(session, admin_id=admin_id, fingerprint=fingerprint)
+    if not isinstance(sid, str):  # e.g. a cookie of the stateless format before migration 0004
+        return None
+    admin = session_admin(session, sid=sid, now=_now())
     if admin is None:
         return None
-    return AdminSession(admin, sid, ctx.signer.dumps(CSRF, sid, now=_now()), admin.email)
+    key = session_key(sid)
+    return AdminSession(admin, key, ctx.signer.dumps(CSRF, key, now=_now()), admin.email)
 
 
 def current_admin(
@@ -92,13 +116,13 @@ def current_admin(
     return found
 
 
-def csrf_valid(ctx: WebContext, sid: str, token: str) -> bool:
-    """Whether `token` was issued for session `sid` within the session's lifetime."""
+def csrf_valid(ctx: WebContext, bound_to: str, token: str) -> bool:
+    """Whether `token` was issued for `bound_to` (a session's key) within a session's lifetime."""
     try:
         bound = ctx.signer.loads(CSRF, token, now=_now(), max_age=SESSION_SECONDS)
     except InvalidToken:
         return False
-    return isinstance(bound, str) and hmac.compare_digest(bound, sid)
+    return isinstance(bound, str) and hmac.compare_digest(bound, bound_to)
 
 
 async def admin_form(
@@ -109,7 +133,7 @@ async def admin_form(
     """Dependency of every admin POST: a session, and the form's CSRF token bound to it."""
     form = await request.form()
     token = form.get("csrf_token")
-    if not isinstance(token, str) or not csrf_valid(ctx, admin.sid, token):
+    if not isinstance(token, str) or not csrf_valid(ctx, admin.key, token):
         raise CsrfRefused()
     return admin
 
@@ -167,27 +191,42 @@ def login_form(
     return _login_page(request, ctx, next_path=_safe_next(next))
 
 
+def _too_many(
+    request: Request, ctx: WebContext, limited: RateLimited, *, email: str, next_path: str
+) -> HTMLResponse:
+    """The same 429 for the per-address and the per-account limit: neither says which it was."""
+    response = _login_page(
+        request,
+        ctx,
+        status=429,
+        email=email[:320],
+        next_path=next_path,
+        error=f"Too many login attempts. Try again in {limited.retry_after} seconds.",
+    )
+    response.headers["Retry-After"] = str(limited.retry_after)
+    return response
+
+
+def _account_key(email: str) -> str:
+    """The per-account limit's key: any typed address (so it does not tell which exist), hashed
+    so the limiter's store (Redis) holds no addresses."""
+    return hashlib.sha256(email.strip().casefold()[:320].encode()).hexdigest()
+
+
 @router.post("/admin/login", response_class=HTMLResponse)
 async def login(
     request: Request, ctx: WebContext = Depends(context), session: Session = db_session
 ) -> Response:
-    """Check the password (rate-limited per IP); a good one sets the session cookie."""
+    """Check the password (limited per address, and per account for failures); a good one opens
+    a server-side session and sets its cookie."""
     form = await request.form(max_files=0, max_fields=10)
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
     next_path = _safe_next(form.get("next"))
+    ip = client_ip(request)
     try:
-        check_rate(ctx, ctx.settings.login_rate, "admin-login", client_ip(request))
+        check_rate(ctx, ctx.settings.login_rate, "admin-login", ip)
     except RateLimited as limited:
-        response = _login_page(
-            request,
-            ctx,
-            status=429,
-            email=email[:320],
-            next_path=next_path,
-            error=f"Too many login attempts. Try again in {limited.retry_after} seconds.",
-        )
-        response.headers["Retry-After"] = str(limited.retry_after)
-        return response
+        return _too_many(request, ctx, limited, email=email, next_path=next_path)
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or not csrf_valid(ctx, f"login:{nonce}", str(form.get("csrf_token") or "")):
         return _login_page(
@@ -198,10 +237,16 @@ async def login(
             next_path=next_path,
             error="The login form expired. Please try again.",
         )
+    account = _account_key(email)
+    try:
+        check_failures(ctx, ctx.settings.login_account_rate, "admin-login-account", account)
+    except RateLimited as limited:
+        return _too_many(request, ctx, limited, email=email, next_path=next_path)
     admin = await run_in_threadpool(
         authenticate, session, email=email, password=password, now=_now()
     )
     if admin is None:
+        count_failure(ctx, ctx.settings.login_account_rate, "admin-login-account", account)
         return _login_page(
             request,
             ctx,
@@ -210,31 +255,53 @@ async def login(
             next_path=next_path,
             error="That email and password do not match an admin account.",
         )
-    payload = {
-        "a": admin.id,
-        "s": secrets.token_urlsafe(18),
-        "h": password_fingerprint(admin.password_hash),
-    }
+    sid = open_session(
+        session, admin=admin, now=_now(), ip=ip, user_agent=request.headers.get("user-agent")
+    )
     response = RedirectResponse(next_path, 303)
     response.set_cookie(
         SESSION_COOKIE,
-        ctx.signer.dumps(ADMIN_SESSION, payload, now=_now()),
+        ctx.signer.dumps(ADMIN_SESSION, sid, now=_now()),
         max_age=SESSION_SECONDS,
         httponly=True,
         samesite="lax",
         secure=_secure(ctx),
         path="/",
     )
-    response.delete_cookie(LOGIN_COOKIE, path="/admin")
+    response.delete_cookie(
+        LOGIN_COOKIE, path="/admin", httponly=True, samesite="lax", secure=_secure(ctx)
+    )
+    return response
+
+
+def _logged_out(ctx: WebContext) -> Response:
+    response = RedirectResponse("/admin/login", 303)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(ctx)
+    )
     return response
 
 
 @router.post("/admin/logout")
-def logout(request: Request, admin: AdminSession = Depends(admin_form)) -> Response:
-    """End the session in this browser."""
-    response = RedirectResponse("/admin/login", 303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+def logout(
+    admin: AdminSession = Depends(admin_form),
+    ctx: WebContext = Depends(context),
+    session: Session = db_session,
+) -> Response:
+    """End this session on the server, so its cookie opens nothing even if it was copied."""
+    revoke_session(session, key=admin.key, now=_now())
+    return _logged_out(ctx)
+
+
+@router.post("/admin/logout-everywhere")
+def logout_everywhere(
+    admin: AdminSession = Depends(admin_form),
+    ctx: WebContext = Depends(context),
+    session: Session = db_session,
+) -> Response:
+    """End every session of this admin, in every browser (e.g. after using a shared machine)."""
+    revoke_all_sessions(session, admin_id=admin.admin.id, now=_now())
+    return _logged_out(ctx)
 
 
 def login_redirect(next_path: str) -> RedirectResponse:
