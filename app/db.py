@@ -61,8 +61,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the SQLite settings a multi-process service needs (WAL, busy timeout, FKs)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_database(Path(path))
         # The pool hands a connection to one thread at a time: the thread check only hinders.
         connect_args = {"timeout": 30, "check_same_thread": False}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -77,6 +77,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _private_database(path: Path) -> None:
+    """The SQLite file made 0600 before SQLite opens it: its -wal and -shm files take the
+    database's mode, and a folder made here is 0700. Readers' addresses are in there."""
+    if not path.parent.exists():
+        config.private_folder(path.parent)
+    config.private_file(path)
+    for side in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if side.exists():
+            config.private_file(side)  # left open by an older install
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -59,9 +59,10 @@ def broker_app(settings: config.Settings) -> Celery:
     )
     if settings.embedded_broker:
         # kombu's SQLAlchemy transport hands its options to create_engine: none of Redis' apply.
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        config.private_folder(settings.var_dir)
         app.conf.broker_transport_options = {}
-        _use_wal(settings.var_dir / "broker.db")
+        # Queued tasks name readers' ids: as private as the database (its -wal follows its mode).
+        _use_wal(config.private_file(settings.var_dir / "broker.db"))
     return app
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.config import private_folder
 from app.delivery.transports import TransportUnavailable, envelope_address
 
 
@@ -34,7 +35,7 @@ class OutboxTransport:
         self._number = 0
 
     def __enter__(self) -> OutboxTransport:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)  # whole mails with readers' links: this user's eyes only
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -52,7 +53,8 @@ class OutboxTransport:
             raise ValueError("message must be non-empty bytes")
         head = f"X-Envelope-From: <{envelope_from}>\r\nX-Envelope-To: <{envelope_to}>\r\n"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_folder(self.folder)
+            # mkstemp makes the file 0600, and os.link keeps that mode under the final name.
             fd, tmp_name = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as tmp:

@@ -14,12 +14,15 @@ from app.models import Subscriber, SubscriberStatus
 def reader_filter(*, query: str = "", status: str | None = None) -> list[ColumnElement[bool]]:
     """Conditions for readers whose address or name contains `query`, with `status` if given.
 
-    LIKE wildcards in `query` are meant literally: "a_b" finds "a_b", not "axb"."""
+    LIKE wildcards in `query` are meant literally: "a_b" finds "a_b", not "axb". A NUL is
+    refused with a reason: no stored text holds one, and PostgreSQL refuses it in a parameter."""
     conditions: list[ColumnElement[bool]] = []
     if status is not None:
         if status not in SubscriberStatus.ALL:
             raise Invalid(f"status must be one of {', '.join(SubscriberStatus.ALL)}")
         conditions.append(Subscriber.status == status)
+    if "\0" in query:
+        raise Invalid("the search text cannot contain NUL characters")
     text = query.strip().lower()
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Subscriber, SubscriberStatus
+from app.readers.names import one_line_name
 from app.readers.privacy import erased_addresses
 from app.readers.subscriptions import (
     InvalidAddress,
     Requester,
-    clean_name,
     normalise_email,
     record_consent,
 )
@@ -81,7 +81,7 @@ def import_subscribers(
         if subscriber is None:
             subscriber = Subscriber(
                 email=email,
-                name=clean_name(name),
+                name=one_line_name(name),
                 status=SubscriberStatus.CONFIRMED,
                 source=requester.channel,
                 created_at=now,

@@ -17,6 +17,7 @@ from app import jobs
 from app.db import enqueue
 from app.errors import Invalid
 from app.models import ConsentEvent, Subscriber, SubscriberStatus, UTCDateTime
+from app.readers.names import clean_name
 from app.tokens import CONFIRM, UNSUBSCRIBE, InvalidToken, Signer
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
@@ -61,14 +62,6 @@ def normalise_email(
             ) from error
         raise InvalidAddress(str(error)) from error
     return (result.ascii_email or result.normalized).lower()
-
-
-def clean_name(raw: str | None) -> str | None:
-    """A display name safe to store and to put in a greeting (one line, bounded)."""
-    if not raw:
-        return None
-    name = " ".join(raw.replace("\r", " ").replace("\n", " ").split())[:200]
-    return name or None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from app.db import engine_for
 from app.tokens import Signer
 from app.web import admin, api, archive, errors, health, mail_links, public, webhooks
 from app.web.deps import WebContext, make_limiter
+from app.web.headers import SecurityHeaders
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -36,4 +37,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     webhooks.install(app)  # POST /webhooks/bounces/{provider}, called by mail providers
     admin.install(app)  # the admin pages and /metrics
     errors.install(app)  # domain errors and unreadable requests, answered alike
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, no framing on every answer
     return app

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from limits import RateLimitItemPerDay
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.issues.archive import WebPages, published_issue, published_issues
 from app.issues.errors import IssueNotFound
-from app.tracking.clicks import follow_click
-from app.web.deps import WebContext, context, db_session
+from app.tracking.clicks import click_client, follow_click, is_prefetcher
+from app.web.deps import WebContext, client_ip, context, db_session
+from app.web.params import MAX_ROW_ID
 from app.web.public import message_page, page
 
 router = APIRouter()
+ONCE_A_DAY = RateLimitItemPerDay(1)
 
 
 @router.get("/archive", response_class=HTMLResponse)
@@ -30,6 +34,8 @@ def archived_issue(
 ) -> HTMLResponse:
     """One sent digest as a web page (the email's own layout, without a reader's links)."""
     try:
+        if not 1 <= issue_id <= MAX_ROW_ID:  # past what an id column holds: no such issue
+            raise IssueNotFound(issue_id)
         issue = published_issue(session, issue_id)
     except IssueNotFound:
         return message_page(
@@ -53,10 +59,23 @@ def _web_pages(request: Request, ctx: WebContext) -> WebPages:
 
 @router.get("/r/{token}")
 def follow(
-    token: str, ctx: WebContext = Depends(context), session: Session = db_session
+    token: str, request: Request, ctx: WebContext = Depends(context), session: Session = db_session
 ) -> Response:
-    """Redirect a tracked click to the link stored for that issue; anything else is 404."""
-    url = follow_click(session, signer=ctx.signer, token=token)
+    """Redirect a tracked click to the link stored for that issue; anything else is 404.
+
+    Counted once per client, item and day (in the rate limiter's storage: memory, or Redis when
+    the broker is Redis), never for prefetchers; see app/tracking/clicks.py."""
+    user_agent = request.headers.get("user-agent", "")
+    purpose = request.headers.get("sec-purpose") or request.headers.get("purpose") or ""
+
+    def counts(item_id: int) -> bool:
+        if is_prefetcher(user_agent, purpose=purpose):
+            return False
+        secret = ctx.settings.signing_keys()[0]
+        client = click_client(secret, client_ip(request), user_agent, now=clock.now())
+        return ctx.limiter.hit(ONCE_A_DAY, "click", str(item_id), client)
+
+    url = follow_click(session, signer=ctx.signer, token=token, counts=counts)
     if url is None:
         return Response("Unknown link", status_code=404, media_type="text/plain")
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})

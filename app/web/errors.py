@@ -5,6 +5,8 @@
   the nav once logged in; "No such issue" for a missing issue); elsewhere the site's message page.
 - A request the API cannot read answers as the API always has: broken JSON or an empty body
   400, anything else 422 with one readable sentence (`field: problem; …`), not a list.
+- A value the database cannot hold (an integer past its column, a NUL in text) that slipped
+  past validation is the caller's doing, not a server fault: 422 "out of range" (issue 11).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 
 from app.errors import Conflict, DigestError, Invalid, NotFound, Refused, Unavailable
 from app.issues.errors import IssueNotFound
@@ -138,7 +141,20 @@ def _broken_json(problem: Mapping[str, Any], document: Any) -> str:
     return f"the body is not valid JSON: {reason}"
 
 
+async def value_out_of_range(request: Request, error: Exception) -> Response:
+    """An integer or text the database refused (see the module's docstring): 422, no trace."""
+    why = "a number in the request is out of range, or a text holds a character (NUL) not allowed"
+    if _under(request, "/api"):
+        return JSONResponse({"detail": why}, 422)
+    if _under(request, "/admin"):
+        admin = getattr(request.state, "admin", None)
+        return problem(request, admin, HEADINGS[422], why, status=422, back=("/admin", "Back"))
+    return message_page(request, HEADINGS[422], why, status=422, link=("/", "Back to the start"))
+
+
 def install(app: FastAPI) -> None:
     """Answer domain errors and unreadable requests as this module says."""
     app.add_exception_handler(DigestError, domain_error)
     app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(OverflowError, value_out_of_range)
+    app.add_exception_handler(DataError, value_out_of_range)

@@ -13,6 +13,7 @@ from app.tracking.sends import past_issues
 from app.web.admin.auth import AdminSession, current_admin
 from app.web.admin.pages import render
 from app.web.deps import db_session
+from app.web.params import PageNumber
 
 router = APIRouter()
 PAGE = 20
@@ -22,7 +23,7 @@ PAGE = 20
 def history(
     request: Request,
     by: str = Query("day", pattern="^(day|week)$"),
-    page: int = Query(1, ge=1),
+    page: PageNumber = 1,
     admin: AdminSession = Depends(current_admin),
     session: Session = db_session,
 ) -> HTMLResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from app.config import Settings
@@ -10,6 +10,7 @@ from app.tracking.outbox import message_part, outbox_page, read_message
 from app.web.admin.auth import AdminSession, current_admin
 from app.web.admin.pages import problem, render
 from app.web.deps import settings_dep
+from app.web.params import PageNumber
 
 router = APIRouter()
 PAGE = 50
@@ -18,7 +19,7 @@ PAGE = 50
 @router.get("/admin/outbox", response_class=HTMLResponse)
 def outbox(
     request: Request,
-    page: int = Query(1, ge=1),
+    page: PageNumber = 1,
     admin: AdminSession = Depends(current_admin),
     settings: Settings = Depends(settings_dep),
 ) -> HTMLResponse:

@@ -12,6 +12,7 @@ from app.issues.output import issue_out, issue_page, show_issue
 from app.issues.schemas import DraftIn, IssueEditIn, IssueOut, IssuePage
 from app.web.deps import SessionDep, SettingsDep, body_or_empty, json_body_routes
 from app.web.errors import refusals
+from app.web.params import Offset, RowId
 
 router = APIRouter(tags=["issues"], route_class=json_body_routes(limit=1_000_000))
 NO_ISSUE = refusals({404: "no issue with that id"})
@@ -39,21 +40,21 @@ def draft_issue_route(
 def list_issues_route(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> IssuePage:
     """Issues, newest week first, each with its items and delivery counts."""
     return issue_page(session, limit=limit, offset=offset)
 
 
 @router.get("/issues/{issue_id}", responses=NO_ISSUE)
-def get_issue_route(issue_id: int, session: SessionDep, settings: SettingsDep) -> IssueOut:
+def get_issue_route(issue_id: RowId, session: SessionDep, settings: SettingsDep) -> IssueOut:
     """One issue; a draft also shows the posts left out and why."""
     return show_issue(session, issue_id=issue_id, settings=settings)
 
 
 @router.patch("/issues/{issue_id}", responses={**NO_ISSUE, **LOCKED})
 def update_issue_route(
-    issue_id: int,
+    issue_id: RowId,
     edit: Annotated[IssueEditIn, body_or_empty()],
     session: SessionDep,
     settings: SettingsDep,

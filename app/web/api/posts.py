@@ -11,6 +11,7 @@ from app import clock
 from app.posts.schemas import PostBatch, PostPage, PostsRefused, UpsertCounts
 from app.posts.store import list_posts, upsert_posts, validate_posts
 from app.web.deps import SessionDep, json_body_routes
+from app.web.params import Offset
 
 # Thousands of posts with typical summaries fit in well under this; more is a mistake or abuse.
 MAX_BODY_BYTES = 5_000_000
@@ -39,7 +40,7 @@ def list_posts_route(
         str | None, Query(description="ISO week like 2026-W48; all posts when omitted")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PostPage:
     """The posts published in an ISO week (Monday 00:00 UTC to the next), newest first."""
     return list_posts(session, week=week, limit=limit, offset=offset)

@@ -17,6 +17,7 @@ from app.errors import Refused
 from app.issues.mail import TEST_PREFIX, preview, send_test
 from app.web.deps import ContextDep, SessionDep, body_or_empty, json_body_routes
 from app.web.errors import API_REFUSALS, json_refusals, refusals
+from app.web.params import RowId
 
 router = APIRouter(tags=["sending"], route_class=json_body_routes(limit=100_000))
 NO_ISSUE = {404: "no issue with that id"}
@@ -24,35 +25,35 @@ REFUSED = refusals({**NO_ISSUE, 409: "the issue's state does not allow it"})
 
 
 @router.post("/issues/{issue_id}/send", status_code=202, responses=REFUSED)
-def send_issue(issue_id: int, session: SessionDep, ctx: ContextDep) -> Progress:
+def send_issue(issue_id: RowId, session: SessionDep, ctx: ContextDep) -> Progress:
     """Start the send (202 with the ledger counts); a second call changes nothing."""
     start_send(session, issue_id=issue_id, now=clock.now(), settings=ctx.settings)
     return Progress.model_validate(progress(session, issue_id))
 
 
 @router.post("/issues/{issue_id}/pause", responses=REFUSED)
-def pause_send(issue_id: int, session: SessionDep) -> Progress:
+def pause_send(issue_id: RowId, session: SessionDep) -> Progress:
     """Pause a running send; batches stop at their next checkpoint."""
     pause(session, issue_id=issue_id, now=clock.now())
     return Progress.model_validate(progress(session, issue_id))
 
 
 @router.post("/issues/{issue_id}/resume", responses=REFUSED)
-def resume_send(issue_id: int, session: SessionDep) -> Progress:
+def resume_send(issue_id: RowId, session: SessionDep) -> Progress:
     """Resume a paused send."""
     resume(session, issue_id=issue_id, now=clock.now())
     return Progress.model_validate(progress(session, issue_id))
 
 
 @router.post("/issues/{issue_id}/cancel", responses=REFUSED)
-def cancel_send(issue_id: int, session: SessionDep) -> Progress:
+def cancel_send(issue_id: RowId, session: SessionDep) -> Progress:
     """Cancel a send: readers not yet mailed get nothing."""
     cancel(session, issue_id=issue_id, now=clock.now())
     return Progress.model_validate(progress(session, issue_id))
 
 
 @router.get("/issues/{issue_id}/progress", responses=refusals(NO_ISSUE))
-def issue_progress(issue_id: int, session: SessionDep) -> Progress:
+def issue_progress(issue_id: RowId, session: SessionDep) -> Progress:
     """The issue's status and its ledger counted by state."""
     return Progress.model_validate(progress(session, issue_id))
 
@@ -69,7 +70,7 @@ def issue_progress(issue_id: int, session: SessionDep) -> Progress:
     },
 )
 def preview_issue(
-    issue_id: int,
+    issue_id: RowId,
     session: SessionDep,
     ctx: ContextDep,
     fmt: Annotated[PreviewFormat, Query(alias="format")] = "html",
@@ -85,7 +86,7 @@ def preview_issue(
     responses={**REFUSED, **refusals({502: "the mail server refused the test copy"})},
 )
 def test_issue(
-    issue_id: int,
+    issue_id: RowId,
     body: Annotated[TestCopiesIn, body_or_empty()],
     session: SessionDep,
     ctx: ContextDep,

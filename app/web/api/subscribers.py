@@ -27,6 +27,7 @@ from app.readers.schemas import (
 )
 from app.web.deps import SessionDep, SettingsDep
 from app.web.errors import API_REFUSALS, json_refusals, refusals
+from app.web.params import Offset, RowId
 
 router = APIRouter(tags=["subscribers"])
 MAX_IMPORT_BYTES = 20_000_000
@@ -51,7 +52,7 @@ def list_subscribers(
         str | None, Query(max_length=320, description="substring of the address or name")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> SubscriberPage:
     """Readers, newest first, optionally filtered by status and a search string."""
     rows, total = find_readers(session, query=q or "", status=status, limit=limit, offset=offset)
@@ -84,7 +85,7 @@ async def read_import(request: Request) -> tuple[str, Rows]:
         raise Invalid("the upload is too large")
     if content_type == "application/json":
         try:
-            body = SubscriberImportIn.model_validate(_json(await request.body()))
+            body = SubscriberImportIn.model_validate(_json(await _body(request)))
         except ValidationError as error:
             raise RequestValidationError(error.errors(include_url=False)) from error
         return body.consent_source, body.rows()
@@ -97,13 +98,26 @@ async def read_import(request: Request) -> tuple[str, Rows]:
         return source, _csv_rows(await upload.read(MAX_IMPORT_BYTES + 1))
     if content_type in ("text/csv", "text/plain"):
         source = consent_source(request.query_params.get("consent_source"))
-        return source, _csv_rows(await request.body())
+        return source, _csv_rows(await _body(request))
     raise Invalid("send JSON, a multipart upload with 'file', or text/csv")
+
+
+async def _body(request: Request) -> bytes:
+    """The body, refused once past MAX_IMPORT_BYTES while it streams in (a chunked body has no
+    Content-Length to check first)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_IMPORT_BYTES:
+            raise Invalid("the upload is too large")
+    return bytes(body)
 
 
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
+    except RecursionError as error:
+        raise Invalid("the JSON is nested too deeply") from error
     except (ValueError, UnicodeDecodeError) as error:
         raise Invalid(f"the body is not valid JSON: {error}") from error
 
@@ -177,7 +191,7 @@ NO_READER = {404: "no reader with that id"}
 
 
 @router.get("/subscribers/{subscriber_id}/export", responses=refusals(NO_READER))
-def export_reader_route(subscriber_id: int, session: SessionDep) -> ReaderExport:
+def export_reader_route(subscriber_id: RowId, session: SessionDep) -> ReaderExport:
     """Everything stored about one reader (SPEC §10 GDPR): address, consent record, deliveries."""
     return ReaderExport.model_validate(export_reader(session, subscriber_id, now=clock.now()))
 
@@ -187,7 +201,7 @@ def export_reader_route(subscriber_id: int, session: SessionDep) -> ReaderExport
     responses=refusals({**NO_READER, 409: "the reader was already erased"}),
 )
 def erase_reader_route(
-    subscriber_id: int, session: SessionDep, settings: SettingsDep
+    subscriber_id: RowId, session: SessionDep, settings: SettingsDep
 ) -> ErasureOut:
     """Erase a reader's address and name everywhere; the consent record keeps a keyed hash.
 
