@@ -25,7 +25,7 @@ from app.config import Settings
 from app.db import make_engine, set_publisher
 from app.migrate import upgrade
 
-pytest_plugins = ["tests.smtp_server"]
+pytest_plugins = ["tests.smtp_server", "tests.checkout_var"]
 
 # A Celery app made from the environment's settings (the default publisher, `app.jobs`) creates
 # var/broker.db under the current directory in embedded mode: point it at a scratch folder so

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
+from app import clock
 from app.cli import COMMANDS, main
 from app.config import get_settings
+from app.db import session_scope
+from app.delivery.control import cancel
+from app.issues.drafts import draft_issue
 
 DEMO_POSTS = Path(__file__).parent.parent / "app" / "demo" / "posts.json"
 EVERY_COMMAND = {
@@ -210,3 +218,159 @@ def test_digest_help_lists_every_command_with_its_one_line_help():
             docstring = main.get_command(ctx, name).help
             assert COMMANDS[name].help == docstring, f"the table's help of {name} is stale"
             assert docstring.startswith(shown.removesuffix("...")), name
+
+
+# `digest send`: asked first, `--yes` for scripts, `--dry-run` changes nothing, refusals are one
+# line on stderr with a non-zero exit.
+READERS_CSV = "email,name\na@example.org,A\nb@example.org,B\nc@example.org,C\n"
+
+
+def _draft(week: str) -> int:
+    """The draft of `week` in the `run` fixture's database, as the admin would make it."""
+    settings = get_settings()
+    with session_scope(settings.sqlalchemy_url) as session:
+        return draft_issue(session, week=week, now=clock.now(), settings=settings).id
+
+
+def _issue_state(tmp_path: Path, issue_id: int) -> tuple[str, int]:
+    """The issue's status and how many deliveries it has, read straight from its SQLite file."""
+    with sqlite3.connect(tmp_path / "var" / "digest.db") as db:
+        (status,) = db.execute("select status from issues where id = ?", (issue_id,)).fetchone()
+        query = "select count(*) from deliveries where issue_id = ?"
+        (rows,) = db.execute(query, (issue_id,)).fetchone()
+    return status, rows
+
+
+@pytest.fixture
+def issues(run, tmp_path):
+    """Demo posts, three confirmed readers; the draft of a full week and of an empty one."""
+    assert run("ingest", str(DEMO_POSTS)).exit_code == 0
+    (tmp_path / "readers.csv").write_text(READERS_CSV)
+    assert (
+        "created 3" in run("subscribers", "import", "readers.csv", "--consent-source", "t").output
+    )
+    return {"full": _draft("2026-W47"), "empty": _draft("2026-W30")}
+
+
+def test_send_dry_run_tells_everything_and_changes_nothing(run, issues, tmp_path):
+    full = issues["full"]
+    dry = run("send", str(full), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    lines = [line.split(maxsplit=1) for line in dry.stdout.splitlines()[1:-1]]
+    shown = {line[0]: line[1] for line in lines}
+    assert shown["issue"] == f"{full} (2026-W47, draft), 10 posts"
+    assert shown["subject"].startswith("Your top 10") and "week 47, 2026" in shown["subject"]
+    assert shown["from"] == "Weekly Digest <digest@localhost>"
+    assert shown["readers"] == "3 confirmed"
+    assert shown["batches"] == "1 of up to 200 readers"
+    assert shown["into"] == f"{(tmp_path / 'var' / 'outbox').resolve()}/ (no DIGEST_SMTP_URL)"
+    assert dry.stdout.splitlines()[-1] == "Nothing was sent or changed."
+    assert _issue_state(tmp_path, full) == ("draft", 0)
+    assert not (tmp_path / "var" / "broker.db").exists()  # no task was queued either
+
+
+def test_send_refusals_are_one_line_on_stderr(run, issues, tmp_path, monkeypatch):
+    empty, full = issues["empty"], issues["full"]
+    for args in ([], ["--yes"], ["--dry-run"]):
+        refused = run("send", str(empty), *args)
+        assert refused.exit_code == 1 and refused.stdout == ""
+        assert (
+            refused.stderr == f"Error: issue {empty} (2026-W30) lists no posts: nothing to send\n"
+        )
+    missing = run("send", "999", "--yes")
+    assert (missing.exit_code, missing.stderr) == (1, "Error: there is no issue 999\n")
+
+    unasked = run("send", str(full), input="y\n")  # CliRunner's stdin is not a terminal
+    assert unasked.exit_code == 1 and unasked.stdout == ""
+    assert unasked.stderr.count("\n") == 1 and "pass --yes" in unasked.stderr
+    assert _issue_state(tmp_path, full) == ("draft", 0)
+
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    down = run("send", str(full), "--yes")
+    assert down.exit_code == 1 and down.stderr.count("\n") == 1
+    assert down.stderr.startswith("Error: the database postgresql+psycopg://nobody@127.0.0.1:1")
+    assert "Connection refused" in down.stderr
+
+
+def test_send_yes_starts_without_asking_and_sent_or_cancelled_issues_are_refused(
+    run, issues, tmp_path
+):
+    nobody = _draft("2026-W46")  # no readers yet: a send with nobody to mail is sent at once
+    with sqlite3.connect(tmp_path / "var" / "digest.db") as db:
+        db.execute("update subscribers set status = 'unsubscribed'")
+    assert run("send", str(nobody), "--yes").exit_code == 0
+    assert _issue_state(tmp_path, nobody) == ("sent", 0)
+    again = run("send", str(nobody), "--yes")
+    assert again.exit_code == 1 and again.stdout == ""
+    assert again.stderr.startswith(f"Error: issue {nobody} (2026-W46) was already sent on ")
+    assert again.stderr.count("\n") == 1
+    with sqlite3.connect(tmp_path / "var" / "digest.db") as db:
+        db.execute("update subscribers set status = 'confirmed'")
+
+    full = issues["full"]
+    started = run("send", str(full), "--yes", "--timeout", "0.3")  # no worker: stop watching
+    assert started.exit_code == 0, started.output
+    assert f"Issue {full}: started, 3 readers" in started.stdout and "?" not in started.stdout
+    assert _issue_state(tmp_path, full) == ("sending", 3)
+    watched = run("send", str(full), "--timeout", "0.3")  # running: nothing to ask
+    assert watched.exit_code == 0 and f"Issue {full} is already sending" in watched.stdout
+
+    settings = get_settings()
+    with session_scope(settings.sqlalchemy_url) as session:
+        assert cancel(session, issue_id=full, now=clock.now())
+    cancelled = run("send", str(full), "--yes")
+    assert cancelled.exit_code == 1
+    assert cancelled.stderr == f"Error: issue {full} is cancelled; only a draft can be sent\n"
+
+
+def _answer_at_a_terminal(tmp_path: Path, issue_id: int, answer: bytes) -> tuple[int, str]:
+    """Run `digest send` on a pseudo-terminal, answer its question; its exit code and output."""
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_VAR_DIR"] = str(tmp_path / "var")
+    digest = Path(sys.executable).parent / "digest"
+    process = subprocess.Popen(
+        [str(digest), "send", str(issue_id), "--timeout", "0.3"],
+        cwd=tmp_path,
+        env=env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    output = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not select.select([leader], [], [], 0.2)[0]:
+            continue
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"[y/N]" in output:
+            os.write(leader, answer)
+            answered = True
+    os.close(leader)
+    return process.wait(timeout=30), output.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize(("answer", "meaning"), [(b"n\n", "no"), (b"\x04", "end of input")])
+def test_send_asks_and_anything_but_yes_sends_nothing(run, issues, tmp_path, answer, meaning):
+    full = issues["full"]
+    code, output = _answer_at_a_terminal(tmp_path, full, answer)
+    assert f"Send issue {full} (2026-W47, 10 posts) to 3 readers? [y/N]" in output, meaning
+    assert code == 1 and output.rstrip().endswith("Not sent."), output
+    assert _issue_state(tmp_path, full) == ("draft", 0)
+
+
+def test_send_asks_and_yes_starts_the_send(run, issues, tmp_path):
+    full = issues["full"]
+    code, output = _answer_at_a_terminal(tmp_path, full, b"y\n")
+    assert code == 0, output
+    assert f"Issue {full}: started, 3 readers" in output
+    assert _issue_state(tmp_path, full) == ("sending", 3)

@@ -1,4 +1,5 @@
-"""`digest serve` from an empty folder: health, a subscribe by hand, the outbox, a clean stop."""
+"""`digest serve` from an empty folder: health, a subscribe by hand, the outbox, a clean stop;
+the demo's output, a busy port, `make run PORT=…`."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import email.policy
 import os
 import re
 import signal
+import socket
 import sqlite3
+import stat
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.processes import embedded_service, wait_until
+from tests.processes import ROOT, embedded_service, free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +29,12 @@ def _read(path):
 
 
 def test_serve_from_empty_folder_runs_the_whole_reader_journey(tmp_path):
-    with embedded_service(tmp_path / "newcomer") as service:
+    with embedded_service(tmp_path / "newcomer", "--verbose") as service:
         health = httpx.get(f"{service.base_url}/healthz").json()
         assert health == {"status": "ok", "database": "ok", "broker": "ok"}
         assert len(service.children()) >= 3  # digest serve + celery worker + celery beat
-        # Both found the Celery app, which `workers.celery_app` makes only when asked for it.
+        # Both found the Celery app, which `workers.celery_app` makes only when asked for it;
+        # --verbose shows what they log (the default is quiet, see the demo test below).
         log = service.folder / "serve.log"
         wait_until(lambda: "beat: Starting..." in log.read_text(errors="replace"), timeout=30)
         ready = re.compile(r"embedded@\S+ ready\.")
@@ -77,3 +84,107 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+CELERY_CHATTER = ("celery@", "[config]", "[queues]", "beat: Starting", " ready.", "Connected to")
+NOTICE = re.compile(
+    r"╭─+╮\n│  Open (?P<url>\S+)/admin — log in as (?P<email>\S+) / (?P<password>\S+) +│\n"
+    r"│  .*var/demo-login.txt.* +│\n╰─+╯\n"
+)
+
+
+def _notice(log: Path) -> re.Match[str] | None:
+    return NOTICE.search(log.read_text(errors="replace"))
+
+
+def test_demo_output_ends_with_the_login_notice_and_no_celery_banner(tmp_path):
+    with embedded_service(tmp_path / "demo", "--demo") as service:
+        log = service.folder / "serve.log"
+        notice = wait_until(lambda: _notice(log), timeout=30)
+        assert notice["url"] == service.base_url and notice["email"] == "admin@example.org"
+        var = service.folder / "var"
+        assert (var / "demo-admin.txt").read_text().strip() == notice["password"]
+        kept = var / "demo-login.txt"
+        assert kept.read_text() == notice.group(0)
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        # The worker and beat run (quietly): their pid files name live processes of the service.
+        pids = {int((var / f"celery-{name}.pid").read_text()) for name in ("worker", "beat")}
+        assert pids <= set(service.children())
+        text = log.read_text(errors="replace")
+    before, after = text[: notice.start()], text[notice.end() :]
+    assert "Uvicorn running on" in before and "demo: draft issue #1" in before
+    # After the notice only the requests' access log lines (and the stop) may follow.
+    started = after.split("Shutting down")[0]
+    assert all("uvicorn.access" in line for line in started.splitlines() if line.strip()), after
+    assert not [word for word in CELERY_CHATTER if word in text], text
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_and_starts_nothing(tmp_path):
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    digest = Path(sys.executable).parent / "digest"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = subprocess.Popen(
+            [str(digest), "serve", "--demo", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and stdout == ""
+    assert stderr.count("\n") == 1, stderr
+    assert f"port {port} on 127.0.0.1 is taken (address already in use)" in stderr
+    assert list(folder.iterdir()) == []  # no var/: nothing migrated, written or queued
+    assert _process_group(process.pid) == []  # no worker or beat left behind
+
+
+def _process_group(group: int) -> list[int]:
+    """The live processes of a process group (a started worker or beat would stay in it)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == group and _alive(int(entry.name)):
+                    members.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return members
+
+
+def test_make_run_serves_on_the_port_it_is_given(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update({"DIGEST_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
+    log = tmp_path / "make-run.log"
+    with log.open("wb") as out:
+        # -o: the installed venv is used as it is (no pip run in a test).
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "-o", ".venv/.installed-stamp", "run", f"PORT={port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def healthy() -> bool:
+            assert process.poll() is None, log.read_text(errors="replace")
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout=90, every=0.3)
+        notice = wait_until(lambda: _notice(log), timeout=30)
+        assert notice["url"] == f"http://127.0.0.1:{port}"
+        assert f"digest serve --demo --port {port}" in log.read_text()
+    finally:
+        stop_process(process, timeout=20)

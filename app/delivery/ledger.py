@@ -92,6 +92,15 @@ class Outcome:
     not_before: datetime | None = None
 
 
+# Who a send mails: written once, for the send itself and for what `digest send` announces.
+RECIPIENTS = Subscriber.status == SubscriberStatus.CONFIRMED
+
+
+def count_recipients(session: Session) -> int:
+    """How many readers a send started now would mail (`freeze_recipients` takes them)."""
+    return session.scalar(select(func.count()).select_from(Subscriber).where(RECIPIENTS)) or 0
+
+
 def freeze_recipients(session: Session, *, issue_id: int, batch_size: int, now: datetime) -> int:
     """One pending row per confirmed reader, numbered into batches; one INSERT … SELECT."""
     position = (func.row_number().over(order_by=Subscriber.id) - 1).self_group()
@@ -104,7 +113,7 @@ def freeze_recipients(session: Session, *, issue_id: int, batch_size: int, now: 
         literal(DeliveryState.PENDING, String),
         literal(0),
         literal(now, UTCDateTime),
-    ).where(Subscriber.status == SubscriberStatus.CONFIRMED)
+    ).where(RECIPIENTS)
     columns = ["issue_id", "subscriber_id", "batch", "state", "attempts", "updated_at"]
     session.execute(insert(Delivery).from_select(columns, readers))
     # Counted, not taken from rowcount: psycopg reports -1 for an INSERT … SELECT.

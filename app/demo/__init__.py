@@ -36,9 +36,10 @@ def demo_readers() -> list[tuple[int, str, str | None]]:
         return [(number, row["email"], row.get("name")) for number, row in enumerate(reader, 2)]
 
 
-def load_demo(settings: Settings) -> list[str]:
+def load_demo(settings: Settings) -> tuple[list[str], tuple[str, str]]:
     """Load the demo (idempotent: posts upsert by URL, readers are imported once) and draft the
-    issue of the last complete week. Returns lines to print for the newcomer."""
+    issue of the last complete week. Returns lines to print for the newcomer, and the demo
+    admin's login (email, password), which `serve` prints last, once the service is up."""
     now = clock.now()
     week = last_complete_week(now)
     with session_scope(settings.sqlalchemy_url) as session:
@@ -57,6 +58,5 @@ def load_demo(settings: Settings) -> list[str]:
             f"demo: draft issue #{issue.id} for {week} with {len(issue.items)} posts "
             f"(see `digest rank --week {week}`)",
         ]
-        email, password = ensure_demo_admin(session, now=now, var_dir=settings.var_dir)
-        lines.append(f"demo admin login: {email} / {password}")
-    return lines
+        login = ensure_demo_admin(session, now=now, var_dir=settings.var_dir)
+    return lines, login
