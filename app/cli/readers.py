@@ -15,7 +15,7 @@ from app.db import session_scope
 from app.errors import DigestError
 from app.models import Subscriber, SubscriberStatus
 from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
-from app.readers.importing import import_subscribers
+from app.readers.importing import import_in_chunks
 from app.readers.privacy import erase_reader, export_reader
 
 
@@ -38,14 +38,18 @@ def import_command(csv_file: Path, consent_source: str) -> None:
         rows = parse_subscriber_csv(csv_file.read_bytes())
     except BadCSV as error:
         raise click.ClickException(f"{csv_file}: {error}") from error
-    with session_scope() as session:
-        report = import_subscribers(
-            session,
-            rows=rows,
-            consent_source=consent_source,
-            now=clock.now(),
-            keys=settings.signing_keys(),
-        )
+    try:  # committed chunk by chunk: a failure says how far it got, and a re-run is safe
+        with session_scope() as session:
+            report = import_in_chunks(
+                session,
+                commit=session.commit,
+                rows=rows,
+                consent_source=consent_source,
+                now=clock.now(),
+                keys=settings.signing_keys(),
+            )
+    except DigestError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(
         f"created {report.created}, confirmed {report.confirmed_existing}, "
         f"unchanged {report.unchanged}, suppressed {report.suppressed}, "

@@ -17,7 +17,7 @@ from app import jobs
 from app.db import enqueue
 from app.errors import Invalid
 from app.models import ConsentEvent, Subscriber, SubscriberStatus, UTCDateTime
-from app.readers.names import clean_name
+from app.readers.names import clean_name, one_line_name
 from app.tokens import CONFIRM, UNSUBSCRIBE, InvalidToken, Signer
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
@@ -198,9 +198,12 @@ def request_subscriptions(
 
 
 def _insert_new(
-    session: Session, requests: list[SubscriptionRequest], *, now: datetime
+    session: Session, requests: list[SubscriptionRequest], *, now: datetime, imported: bool = False
 ) -> list[tuple[int, str, Requester]]:
     """Insert the addresses nobody has yet in one statement; (id, email, requester) of those.
+
+    New readers are pending, their confirmation due now; `imported` ones (`app.readers.importing`)
+    are confirmed now instead, their names kept as the editor's list has them (`one_line_name`).
 
     Core, not the ORM: the rows need no objects, and the ORM's bulk path costs more CPU than the
     statement itself. An address that exists (or that another transaction inserts first) is
@@ -209,16 +212,21 @@ def _insert_new(
     """
     requests = sorted(requests, key=lambda request: request.email)
     by_email = {request.email: request for request in requests}
+    status = SubscriberStatus.CONFIRMED if imported else SubscriberStatus.PENDING
+    sent_at, confirmed_at = (None, now) if imported else (now, None)
+    name_of = one_line_name if imported else clean_name
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         inserted = session.connection().execute(
             _PG_NEW_SUBSCRIBERS,
             {
                 "emails": [request.email for request in requests],
-                "names": [clean_name(request.name) for request in requests],
+                "names": [name_of(request.name) for request in requests],
                 "sources": [request.requester.channel[:100] for request in requests],
-                "status": SubscriberStatus.PENDING,
+                "status": status,
                 "now": now,
+                "sent_at": sent_at,
+                "confirmed_at": confirmed_at,
             },
         )
     elif dialect == "sqlite":
@@ -231,12 +239,13 @@ def _insert_new(
         rows = [
             {
                 "email": request.email,
-                "name": clean_name(request.name),
-                "status": SubscriberStatus.PENDING,
+                "name": name_of(request.name),
+                "status": status,
                 "source": request.requester.channel[:100],
                 "created_at": now,
                 "updated_at": now,
-                "confirmation_sent_at": now,
+                "confirmation_sent_at": sent_at,
+                "confirmed_at": confirmed_at,
                 "confirm_nonce": 0,
             }
             for request in requests
@@ -345,15 +354,20 @@ def _subscriber_from(session: Session, payload: Any) -> Subscriber:
 _PG_NEW_SUBSCRIBERS = text(
     """
     INSERT INTO subscribers (email, name, source, status, created_at, updated_at,
-                             confirmation_sent_at, confirm_nonce)
-    SELECT new.email, new.name, new.source, :status, :now, :now, :now, 0
+                             confirmation_sent_at, confirmed_at, confirm_nonce)
+    SELECT new.email, new.name, new.source, :status, :now, :now,
+           CAST(:sent_at AS timestamp), CAST(:confirmed_at AS timestamp), 0
     FROM unnest(CAST(:emails AS varchar[]), CAST(:names AS varchar[]),
                 CAST(:sources AS varchar[])) WITH ORDINALITY AS new(email, name, source, position)
     ORDER BY new.position
     ON CONFLICT (email) DO NOTHING
     RETURNING id, email
     """
-).bindparams(bindparam("now", type_=UTCDateTime()))
+).bindparams(
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("sent_at", type_=UTCDateTime()),
+    bindparam("confirmed_at", type_=UTCDateTime()),
+)
 
 _PG_CONSENTS = text(
     """

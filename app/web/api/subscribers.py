@@ -14,7 +14,7 @@ from app import clock
 from app.errors import Invalid
 from app.readers.directory import all_readers, find_readers
 from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
-from app.readers.importing import import_subscribers
+from app.readers.importing import import_in_chunks
 from app.readers.privacy import erase_reader, export_reader
 from app.readers.schemas import (
     ErasureOut,
@@ -156,6 +156,7 @@ CSV_FORM = {
 
 @router.post(
     "/subscribers/import",
+    responses=refusals({503: "the database failed half-way: `detail` says up to which line"}),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -179,10 +180,16 @@ def import_subscribers_route(
 ) -> ImportReportOut:
     """Import readers as confirmed, recording the consent source; bad rows are reported by line.
 
-    An address whose reader was erased is skipped as suppressed (`skipped`, by line)."""
+    An address whose reader was erased is skipped as suppressed (`skipped`, by line). Committed
+    in chunks: a 503 says up to which line rows were imported, and sending it again is safe."""
     source, rows = upload
-    report = import_subscribers(
-        session, rows=rows, consent_source=source, now=clock.now(), keys=settings.signing_keys()
+    report = import_in_chunks(
+        session,
+        commit=session.commit,
+        rows=rows,
+        consent_source=source,
+        now=clock.now(),
+        keys=settings.signing_keys(),
     )
     return ImportReportOut.model_validate(report)
 
