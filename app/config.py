@@ -245,6 +245,33 @@ class Settings(BaseSettings):
                 return recorded.read_text().strip().rstrip("/")
         return self.base_url.rstrip("/")
 
+    @property
+    def postal_address_set(self) -> bool:
+        """Whether DIGEST_POSTAL_ADDRESS was given (not left empty or at its placeholder)."""
+        return self.postal_address.strip() not in ("", PLACEHOLDER_POSTAL_ADDRESS)
+
+    @property
+    def reader_postal_address(self) -> str:
+        """The address readers see in mails and pages: nothing while it is unset.
+
+        The placeholder is a note to the operator (the admin shows it as a warning); printed
+        in a reader's mail it would read as a broken site (issue 12)."""
+        return self.postal_address.strip() if self.postal_address_set else ""
+
+    def digest_send_refusal(self) -> str | None:
+        """Why a digest may not be sent with these settings, or None.
+
+        A digest that reaches readers needs a postal address (SPEC §8): that is, in production
+        (a broker URL: `digest api`/`worker`/`beat`) or whenever an SMTP server is set. The
+        embedded demo (`digest serve`, mail written to `var/outbox/`) still sends without one,
+        its admin warned by a banner, so trying the whole flow needs no address."""
+        if self.postal_address_set or not (self.broker_url or self.smtp_url):
+            return None
+        return (
+            "DIGEST_POSTAL_ADDRESS is unset: every digest must show the sender's postal "
+            "address; set it and start the send again"
+        )
+
     def signing_keys(self) -> list[str]:
         """Secret keys, newest first. Embedded mode generates and keeps one under `var/`."""
         keys = [key for key in self.secret_key if key]
@@ -268,8 +295,11 @@ class Settings(BaseSettings):
                 "DIGEST_BASE_URL is not https: Gmail and Yahoo expect an https one-click "
                 "List-Unsubscribe URL from bulk senders"
             )
-        if self.postal_address == PLACEHOLDER_POSTAL_ADDRESS:
-            warnings.append("DIGEST_POSTAL_ADDRESS is unset: every digest footer needs one")
+        if not self.postal_address_set:
+            warnings.append(
+                "DIGEST_POSTAL_ADDRESS is unset: every digest footer needs one, and digest "
+                "sends are refused until it is set"
+            )
         return warnings
 
     def check_production(self) -> None:

@@ -188,7 +188,7 @@ class IssueStatus(StrEnum):
     ALL = nonmember((DRAFT, SENDING, PAUSED, SENT, CANCELLED))
     # A send runs (or waits for `resume`): it can be paused or cancelled.
     RUNNING = nonmember((SENDING, PAUSED))
-    # Nothing more will go out.
+    # Nothing more will go out (unless an editor sends a cancelled one to the rest).
     ENDED = nonmember((SENT, CANCELLED))
     # Mail went out to some readers and the send was not called off: the issue's posts count as
     # sent (never listed again) and its clicks count as readers' evidence.
@@ -218,6 +218,9 @@ class Issue(Base):
     ranked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a marked test copy last went out, and to whom (shown before the editor presses Send).
+    test_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    test_sent_to: Mapped[str | None] = mapped_column(Text)
 
     items: Mapped[list[IssueItem]] = relationship(
         back_populates="issue", order_by="IssueItem.rank", cascade="all, delete-orphan"
@@ -252,11 +255,16 @@ class DeliveryState(StrEnum):
     BOUNCED = "bounced"
     UNKNOWN = "unknown"
     SKIPPED = "skipped"  # the reader left before their message went
+    # Not sent because the send was cancelled first. It ends a cancelled send like a terminal
+    # state, but it is the one settled state a row can leave: "send to the rest"
+    # (`control.send_remaining`) puts it back to `pending`, and nothing else does.
+    CANCELLED = "cancelled"
 
-    ALL = nonmember((PENDING, SENDING, SENT, FAILED, BOUNCED, UNKNOWN, SKIPPED))
+    ALL = nonmember((PENDING, SENDING, SENT, FAILED, BOUNCED, UNKNOWN, SKIPPED, CANCELLED))
     # Still to be settled: waiting for a batch, or leased to one.
     OPEN = nonmember((PENDING, SENDING))
-    # Settled for good: no row ever leaves these.
+    # Settled for good: no row ever leaves these. Each is the outcome of an attempt (`skipped`:
+    # the reader was looked up and had left), so a send's progress counts them as done.
     TERMINAL = nonmember((SENT, FAILED, BOUNCED, UNKNOWN, SKIPPED))
 
 

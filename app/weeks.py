@@ -38,6 +38,21 @@ def week_window(week: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=7)
 
 
+def week_dates(week: str, *, with_year: bool = True) -> str:
+    """A week as people read it: "Mon 23 – Sun 29 Nov 2026" (months and years only where needed).
+
+    Readers and editors think in days, not ISO week numbers (issue 12); ValueError as parse_week.
+    """
+    start = week_window(week)[0].date()
+    end = start + timedelta(days=6)
+    last = f"Sun {end.day} {end:%b}" + (f" {end.year}" if with_year else "")
+    if start.year != end.year and with_year:
+        return f"Mon {start.day} {start:%b} {start.year} – {last}"
+    if start.month != end.month:
+        return f"Mon {start.day} {start:%b} – {last}"
+    return f"Mon {start.day} – {last}"
+
+
 def week_of(moment: datetime) -> str:
     """The ISO week (UTC) containing an aware moment."""
     require_aware(moment, "moment")

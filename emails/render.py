@@ -304,12 +304,12 @@ def render_digest(content: DigestContent, *, unsubscribe_url: str) -> Rendered:
     context = _digest_context(content, _own_url(unsubscribe_url, "unsubscribe_url"))
     return Rendered(
         subject=clean_text(content.subject),
-        html=compile_mjml("digest.mjml", web=False, **context),
+        html=compile_mjml("digest.mjml", **context),
         text=_text("templates/digest.txt", **context),
     )
 
 
-def render_digest_web(content: DigestContent) -> str:
-    """The same digest as a standalone web page for /archive/{id}: no per-reader links."""
-    context = _digest_context(content, None)
-    return compile_mjml("digest.mjml", web=True, **context)
+def web_context(content: DigestContent) -> dict[str, object]:
+    """The digest's values for a web page in the site's own layout: every untrusted field
+    cleaned and cut as in the mail, every URL checked; no per-reader links."""
+    return _digest_context(content, None)

@@ -18,6 +18,7 @@ from app.issues.review import stories
 from app.models import Delivery, Feed, Issue, IssueStatus, Post, Subscriber
 from app.readers.importing import import_subscribers
 from app.web import create_app
+from app.web.admin.pages import week_range
 from tests.test_issues import NOW, WEEK, seed_week
 
 EMAIL, PASSWORD = "editor@example.org", "correct horse battery staple"
@@ -87,7 +88,7 @@ def test_login_sets_an_httponly_lax_session_and_opens_the_dashboard(client, edit
     assert "secure" not in cookie  # http base URL
     assert "max-age=43200" in cookie  # 12 hours
     page = client.get("/admin")
-    assert page.status_code == 200 and EMAIL in page.text and "Draft this week" in page.text
+    assert page.status_code == 200 and EMAIL in page.text and "Draft a week" in page.text
 
 
 def test_the_session_cookie_is_secure_behind_https(settings, sessions, editor, frozen_clock):
@@ -306,7 +307,10 @@ def test_pin_and_drop_through_the_form_change_the_draft(admin_client, db):
     csrf = token(admin_client, f"/admin/issues/{issue.id}")
     items = f"/admin/issues/{issue.id}/items"
     pinned = admin_client.post(items, data={"action": f"pin:{off_topic.id}", "csrf_token": csrf})
-    assert pinned.status_code == 200 and "Pinned" in pinned.text
+    assert pinned.status_code == 200 and "Pinned: the post is in the issue" in pinned.text
+    assert pinned.url.path == f"/admin/issues/{issue.id}" and not pinned.url.query
+    again = admin_client.get(f"/admin/issues/{issue.id}")  # a reload: the message was said once
+    assert "Pinned: the post is in the issue" not in again.text
     db.expire_all()
     issue = db.get(Issue, issue.id)
     assert issue.pins == [off_topic.id] and issue.items[0].post_id == off_topic.id
@@ -370,7 +374,7 @@ def test_preview_shows_both_widths_and_the_text_and_sends_a_test(admin_client, d
     issue = draft(db, admin_client)
     page = admin_client.get(f"/admin/issues/{issue.id}/preview")
     assert page.status_code == 200
-    assert page.text.count('sandbox="" srcdoc="') == 2
+    assert page.text.count('sandbox="allow-same-origin" srcdoc="') == 2
     assert 'class="mail desktop"' in page.text and 'class="mail phone"' in page.text
     assert (
         '<pre class="text-part">' in page.text and "Spain sets new solar power record" in page.text
@@ -388,6 +392,9 @@ def test_preview_shows_both_widths_and_the_text_and_sends_a_test(admin_client, d
     assert sent.status_code == 200 and "Test copy sent to a@example.org, b@example.org" in sent.text
     files = sorted(settings.outbox_dir.glob("*.eml"))
     assert len(files) == 2 and b"Subject: [TEST]" in files[0].read_bytes()
+    confirm = admin_client.get(f"/admin/issues/{issue.id}/send").text
+    last_test = confirm.split('data-field="last-test">')[1].split("</td>")[0]
+    assert last_test == "2026-11-30 09:00 UTC to a@example.org, b@example.org"  # the frozen clock
 
 
 def test_send_confirm_start_progress_and_finish(admin_client, db, settings, sessions, published):
@@ -395,6 +402,10 @@ def test_send_confirm_start_progress_and_finish(admin_client, db, settings, sess
     issue = draft(db, admin_client)
     confirm = admin_client.get(f"/admin/issues/{issue.id}/send")
     assert "Send to 3 confirmed readers?" in confirm.text
+    assert f"<strong>{html.escape(issue.subject)}</strong>" in confirm.text
+    assert f"<td>{html.escape(settings.from_address)}</td>" in confirm.text
+    assert "never · <a" in confirm.text  # no test copy yet: the card says so
+    assert 'class="button secondary"' in confirm.text  # "Not yet" is a secondary link
     started = admin_client.post(
         f"/admin/issues/{issue.id}/send",
         data={"csrf_token": csrf_of(confirm.text)},
@@ -413,6 +424,7 @@ def test_send_confirm_start_progress_and_finish(admin_client, db, settings, sess
         "unknown": 0,
         "skipped": 0,
         "pending": 3,
+        "cancelled": 0,
     }
     send_batch(
         sessions,
@@ -429,7 +441,8 @@ def test_send_confirm_start_progress_and_finish(admin_client, db, settings, sess
         True,
     )
     done = admin_client.get(f"/admin/issues/{issue.id}/progress")
-    assert "http-equiv" not in done.text and "3 of 3 done" in done.text
+    assert "http-equiv" not in done.text and "Sent to 3 readers in " in done.text
+    assert f'<a href="/archive/{issue.id}">View in archive</a>' in done.text
     again = admin_client.post(
         f"/admin/issues/{issue.id}/send",
         data={"csrf_token": csrf_of(done.text)},
@@ -443,17 +456,34 @@ def test_pause_shows_its_reason_then_resume_and_cancel(admin_client, db, publish
     issue = draft(db, admin_client)
     csrf = token(admin_client, f"/admin/issues/{issue.id}/send")
     admin_client.post(f"/admin/issues/{issue.id}/send", data={"csrf_token": csrf})
+    progress = f"/admin/issues/{issue.id}/progress"
     paused = admin_client.post(f"/admin/issues/{issue.id}/pause", data={"csrf_token": csrf})
     assert "Sending paused." in paused.text and "Paused: paused by an editor" in paused.text
-    assert ">Resume</button>" in paused.text
+    assert ">Resume</button>" in paused.text and paused.url.path == progress
+    assert not paused.url.query  # the message is not in the address: Back cannot bring it back
+    assert "Sending paused." not in admin_client.get(progress).text  # said once
     resumed = admin_client.post(f"/admin/issues/{issue.id}/resume", data={"csrf_token": csrf})
     assert "Sending resumed." in resumed.text and ">Pause</button>" in resumed.text
+    assert "Sending resumed." not in admin_client.get(progress).text
     cancelled = admin_client.post(f"/admin/issues/{issue.id}/cancel", data={"csrf_token": csrf})
     assert "was cancelled" in cancelled.text
-    data = admin_client.get(f"/admin/issues/{issue.id}/progress.json").json()
-    assert (data["status"], data["counts"]["skipped"], data["finished"]) == ("cancelled", 2, True)
+    assert "Cancelled after 0 of 2 — 2 not sent" in cancelled.text
+    assert ">Send to the rest (2 readers)</button>" in cancelled.text
+    data = admin_client.get(f"{progress}.json").json()
+    assert (data["status"], data["counts"]["cancelled"], data["finished"]) == ("cancelled", 2, True)
+    assert (data["counts"]["skipped"], data["percent"], data["not_sent"]) == (0, 0.0, 2)
     again = admin_client.post(f"/admin/issues/{issue.id}/pause", data={"csrf_token": csrf})
     assert again.status_code == 409 and "only a sending issue can be paused" in again.text
+    history = admin_client.get("/admin/history").text
+    assert f'<a class="small" href="{progress}">2 not sent</a>' in history
+
+    published.clear()
+    rest = admin_client.post(f"/admin/issues/{issue.id}/send-remaining", data={"csrf_token": csrf})
+    assert "Sending to the rest" in rest.text and ">Pause</button>" in rest.text
+    assert published == [("digest.send_batch", (issue.id, 0))]
+    assert admin_client.get(f"{progress}.json").json()["counts"]["pending"] == 2
+    twice = admin_client.post(f"/admin/issues/{issue.id}/send-remaining", data={"csrf_token": csrf})
+    assert twice.status_code == 200 and len(published) == 1  # a second click: nothing more
 
 
 def test_history_counts_unsubscribes_after_the_send_and_draws_charts(admin_client, db):
@@ -471,10 +501,11 @@ def test_history_counts_unsubscribes_after_the_send_and_draws_charts(admin_clien
     db.commit()
     page = admin_client.get("/admin/history")
     assert page.status_code == 200 and page.text.count("<svg") == 2
-    table = page.text[page.text.index('<table class="history">') :]
-    row = re.search(rf"{WEEK}.*?</tr>", table, re.S).group(0)
-    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
-    assert cells == ["0", "0", "0", "1", "7"]  # sent, failed, bounced, unsubscribes, clicks
+    table = page.text[page.text.index('<table class="history cards">') :]
+    row = re.search(rf"{re.escape(week_range(WEEK))}.*?</tr>", table, re.S).group(0)
+    cells = re.findall(r'<td class="num[^"]*" data-label="[^"]*">([^<]*)</td>', row)
+    # sent, failed, bounced, unsubscribes, clicks, click rate (none sent: no rate)
+    assert cells == ["0", "0", "0", "1", "7", "—"]
 
 
 # --- readers, feeds, outbox ----------------------------------------------------------------------
@@ -533,7 +564,7 @@ def test_feeds_add_list_and_poll_now(admin_client, db, published):
     )
     assert added.status_code == 200 and "feeds.example.org/energy.xml" in added.text
     feed = db.scalar(select(Feed))
-    assert feed.topics == ["energy", "grid"] and "not polled yet" in added.text
+    assert feed.topics == ["energy", "grid"] and "Not checked yet" in added.text
     admin_client.post(f"/admin/feeds/{feed.id}/poll", data={"csrf_token": csrf})
     assert published.count(("digest.poll_feed", (feed.id,))) == 2  # on adding, and "poll now"
 
@@ -550,7 +581,8 @@ def test_outbox_lists_and_renders_messages(admin_client, db, settings):
     message = admin_client.get(f"/admin/outbox/{name}")
     assert message.status_code == 200
     assert "<th>List-Unsubscribe-Post</th>" in message.text
-    assert 'sandbox="" srcdoc="' in message.text and "&lt;html" in message.text  # escaped
+    # The frame may be measured (frames.js) but runs no script; the mail is escaped in srcdoc.
+    assert 'sandbox="allow-same-origin" srcdoc="' in message.text and "&lt;html" in message.text
     assert '<pre class="text-part">' in message.text
 
 

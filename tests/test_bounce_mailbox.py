@@ -237,7 +237,8 @@ def test_a_connection_lost_midway_loses_nothing_and_the_next_poll_finishes(
     # What was applied but not yet deleted is read again (process_message knows it by then).
     [unread] = {f"bounce {n}" for n in range(3)} - set(first.subjects)
     again = first.subjects if scheme == "pop3" else first.subjects[1:]
-    assert retry.subjects == [*again, unread]
+    # The kick races with the flagging of the second message: it may or may not be read again.
+    assert retry.subjects[-1] == unread and set(retry.subjects) <= {*again, unread}
 
 
 def test_imap_keeps_a_message_without_a_bounce_flagged_seen_for_a_person(

@@ -51,3 +51,27 @@ def test_charts_are_valid_svg_with_escaped_labels():
     polyline = ElementTree.fromstring(line).find("{http://www.w3.org/2000/svg}polyline")
     assert len(polyline.get("points").split()) == 10
     assert "No data yet" in line_chart([], title="empty")
+
+
+PHONE_BOX = 315  # px: a chart's card on a 375 px screen (page and card padding taken off)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_chart_text_stays_readable_on_a_phone_and_labels_do_not_collide():
+    weeks = [(f"{day} Nov", day * 3) for day in range(1, 13)]
+    line = line_chart([(date(2026, 9, 1) + timedelta(days=d), d) for d in range(90)], title="R")
+    for svg in (bar_chart(weeks, title="Clicks"), line):
+        tree = ElementTree.fromstring(svg)
+        width = float(tree.get("viewBox").split()[2])
+        sizes = [float(text.get("font-size")) for text in tree.iter(f"{SVG}text")]
+        assert sizes and min(sizes) * PHONE_BOX / width >= 11, (width, sizes)
+    labels = [
+        (float(t.get("x")), t.text)
+        for t in ElementTree.fromstring(bar_chart(weeks, title="Clicks")).iter(f"{SVG}text")
+        if "Nov" in (t.text or "")
+    ]
+    assert labels[-1][1] == "12 Nov"  # the newest bar is always named
+    gaps = [b[0] - a[0] for a, b in zip(labels, labels[1:], strict=False)]
+    assert min(gaps) >= 6 * 13 * 0.6  # six characters of 13-unit text fit between labels
+    dates = [t.text for t in ElementTree.fromstring(line).iter(f"{SVG}text")][-3:]
+    assert dates == ["1 Sep 2026", "16 Oct", "29 Nov"]

@@ -18,10 +18,15 @@ from click.testing import CliRunner
 
 from app import clock
 from app.cli import COMMANDS, main
-from app.config import get_settings
-from app.db import session_scope
+from app.config import Settings, get_settings
+from app.db import session_factory, session_scope
+from app.delivery.console import send_with_progress
 from app.delivery.control import cancel
+from app.delivery.engine import send_batch
+from app.delivery.outbox import OutboxTransport
 from app.issues.drafts import draft_issue
+from app.migrate import upgrade
+from tests.test_sending import add_readers, make_issue
 
 DEMO_POSTS = Path(__file__).parent.parent / "app" / "demo" / "posts.json"
 EVERY_COMMAND = {
@@ -374,3 +379,44 @@ def test_send_asks_and_yes_starts_the_send(run, issues, tmp_path):
     assert code == 0, output
     assert f"Issue {full}: started, 3 readers" in output
     assert _issue_state(tmp_path, full) == ("sending", 3)
+
+
+def test_send_progress_says_how_far_a_cancelled_send_got_and_how_to_send_the_rest(
+    tmp_path, published
+):
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        database_url=f"sqlite:///{tmp_path / 'digest.db'}",
+        secret_key=["cli-secret-key-0123456789abcdef"],
+        postal_address="Weekly Digest, 1 Test Street, 10115 Berlin, Germany",
+        batch_size=10,
+    )
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        add_readers(session, 30)
+        issue_id = make_issue(session).id
+    lines: list[str] = []
+
+    def echo(line: str) -> None:
+        lines.append(line)
+        if len(lines) == 1:  # the send has started: a worker sends batch 0, an editor cancels
+            send_batch(
+                session_factory(settings.database_url),
+                issue_id=issue_id,
+                batch=0,
+                settings=settings,
+                transport=OutboxTransport(settings.outbox_dir),
+            )
+            with session_scope(settings.database_url) as session:
+                cancel(session, issue_id=issue_id, now=clock.now())
+
+    state = send_with_progress(issue_id, settings=settings, echo=echo, every=0.05, timeout=10)
+    assert (state["status"], state["sent"], state["cancelled"]) == ("cancelled", 10, 20)
+    assert lines == [
+        f"Issue {issue_id}: started, 30 readers",
+        "Cancelled after 10 of 30 — 20 not sent",
+        f"Send to the rest on http://127.0.0.1:8000/admin/issues/{issue_id}/progress "
+        f"or with POST /api/issues/{issue_id}/send-remaining",
+        f"Issue {issue_id} cancelled: total 30, sent 10, failed 0, bounced 0, unknown 0, "
+        "skipped 0, pending 0, cancelled 20",
+    ]

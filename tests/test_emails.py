@@ -36,7 +36,6 @@ from emails.render import (
     clean_text,
     render_confirmation,
     render_digest,
-    render_digest_web,
     render_welcome,
     safe_url,
 )
@@ -242,7 +241,6 @@ def test_card_images_have_the_post_title_as_alt_text() -> None:
 def test_every_email_declares_its_language_and_dark_mode_support() -> None:
     renders = [
         render_digest(sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER).html,
-        render_digest_web(sample_content()),
         render_confirmation(
             site_name="Weekly Digest", confirm_url="https://x.org/c/t", expires_days=7, name=None
         ).html,
@@ -332,13 +330,6 @@ def test_only_http_urls_become_links(raw: str, expected: str | None) -> None:
     assert safe_url(raw) == expected
 
 
-def test_web_edition_has_no_reader_links() -> None:
-    page = render_digest_web(sample_content(web_url="https://news.example.org/archive/7"))
-    assert UNSUBSCRIBE_PLACEHOLDER not in page and "Unsubscribe" not in page
-    assert "View in browser" not in page and "Get it by email" in page
-    assert html.escape(TITLES[5][0], quote=False) in page
-
-
 def hostile_card(**overrides: object) -> DigestCard:
     fields = {
         "rank": 1,
@@ -369,20 +360,19 @@ class TagCollector(HTMLParser):
 def test_hostile_post_stays_text_everywhere() -> None:
     content = sample_content([hostile_card()])
     rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
-    page = render_digest_web(content)
-    for out in (rendered.html, page):
-        assert "<script" not in out.lower() and "<iframe" not in out.lower()
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
-        assert "<b>bold</b>" not in out and "&lt;/mj-text&gt;&lt;mj-raw&gt;" in out
-        assert "{{ 7*7 }}" in out and "{% if x %}y{% endif %}" in out and "49" not in out
-        assert "javascript:" not in out and "data:image" not in out and "<img" not in out
-        tags = TagCollector(out).tags
-        assert not {tag for tag, _ in tags} & {"script", "iframe", "b", "mj-raw", "mj-text"}
-        assert not [name for _, attrs in tags for name in attrs if name.startswith("on")]
-        links = [attrs["href"] for tag, attrs in tags if tag == "a"]
-        assert links and all(
-            link.startswith("https://") or link == UNSUBSCRIBE_PLACEHOLDER for link in links
-        )
+    out = rendered.html
+    assert "<script" not in out.lower() and "<iframe" not in out.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "<b>bold</b>" not in out and "&lt;/mj-text&gt;&lt;mj-raw&gt;" in out
+    assert "{{ 7*7 }}" in out and "{% if x %}y{% endif %}" in out and "49" not in out
+    assert "javascript:" not in out and "data:image" not in out and "<img" not in out
+    tags = TagCollector(out).tags
+    assert not {tag for tag, _ in tags} & {"script", "iframe", "b", "mj-raw", "mj-text"}
+    assert not [name for _, attrs in tags for name in attrs if name.startswith("on")]
+    links = [attrs["href"] for tag, attrs in tags if tag == "a"]
+    assert links and all(
+        link.startswith("https://") or link == UNSUBSCRIBE_PLACEHOLDER for link in links
+    )
     assert "{{ 7*7 }}" in rendered.text and "<script>alert(1)</script>" in rendered.text
     assert "\r" not in rendered.text and "javascript:" not in rendered.text
     assert not re.search(r"^Bcc:", rendered.text, re.MULTILINE)
@@ -447,14 +437,13 @@ def test_hostile_outlet_names_stay_text_in_the_also_in_line() -> None:
     card = hostile_card(url="https://ok.example/", also_in=hostile)
     content = sample_content([card])
     rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
-    page = render_digest_web(content)
-    for out in (rendered.html, page):
-        line = out[out.index("Also in:") :].split("</div>", 1)[0]
-        assert line.startswith("Also in: &lt;/mj-text&gt;&lt;mj-raw&gt;&lt;b&gt;bold&lt;/b&gt;")
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in line and "{{ 7*7 }}" in line
-        assert "R&amp;D" in line and "and 1 more" in line
-        tags = {tag for tag, _ in TagCollector(out).tags}
-        assert not tags & {"script", "b", "mj-raw", "mj-text"}
+    out = rendered.html
+    line = out[out.index("Also in:") :].split("</div>", 1)[0]
+    assert line.startswith("Also in: &lt;/mj-text&gt;&lt;mj-raw&gt;&lt;b&gt;bold&lt;/b&gt;")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in line and "{{ 7*7 }}" in line
+    assert "R&amp;D" in line and "and 1 more" in line
+    tags = {tag for tag, _ in TagCollector(out).tags}
+    assert not tags & {"script", "b", "mj-raw", "mj-text"}
     assert rendered.html.count(UNSUBSCRIBE_PLACEHOLDER) == 1  # only the footer link
     assert rendered.text.count(UNSUBSCRIBE_PLACEHOLDER) == 1
     text = " ".join(rendered.text.split())  # the line is wrapped at 72 columns

@@ -394,6 +394,7 @@ def test_issue_json_shape_and_delivery_counts(client, admin_headers, db, setting
         "bounced": 1,
         "unknown": 1,
         "skipped": 0,
+        "cancelled": 0,
     }
     item = data["items"][0]
     assert {"rank", "score", "reasons", "clicks", "post"} <= set(item)

@@ -20,6 +20,7 @@ BODILESS = {
     ("post", "/api/issues/{issue_id}/pause"),
     ("post", "/api/issues/{issue_id}/resume"),
     ("post", "/api/issues/{issue_id}/cancel"),
+    ("post", "/api/issues/{issue_id}/send-remaining"),
     ("post", "/api/feeds/{feed_id}/poll"),
     ("post", "/api/subscribers/{subscriber_id}/erase"),
 }
@@ -154,3 +155,12 @@ def test_the_checker_sees_what_is_missing():
     )
     assert "POST /api/no-body body: no content" in problems
     assert not [p for p in problems if "/api/typed" in p]
+
+
+def test_deleting_a_draft_is_documented_with_its_refusals(spec):
+    operation = spec["paths"]["/api/issues/{issue_id}"]["delete"]
+    answers = operation["responses"]
+    assert "204" in answers and "requestBody" not in operation
+    for code in ("404", "409"):
+        schema = answers[code]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/Problem"), code

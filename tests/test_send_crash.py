@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -19,8 +20,9 @@ from sqlalchemy import insert, select
 from app import clock
 from app.config import Settings
 from app.db import session_factory, session_scope, set_publisher
-from app.delivery.control import progress, sweep
+from app.delivery.control import cancel, progress, send_remaining, sweep
 from app.delivery.engine import send_batch, start_send
+from app.delivery.ledger import Ledger
 from app.delivery.smtp import SMTPTransport
 from app.migrate import upgrade
 from app.models import Delivery, Issue, IssueItem, Post, Subscriber
@@ -206,6 +208,65 @@ def test_two_workers_and_duplicate_tasks_send_each_reader_once(
     assert max(copies.values()) == 1
     logs = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()
     assert logs.count("digest.send_batch") >= readers // crash_settings.batch_size
+
+
+def test_cancel_then_send_to_the_rest_mails_each_reader_once(crash_settings, smtp_server, tmp_path):
+    """Cancelled mid-send, twice, with batches in flight; the rest sent each time: no reader is
+    missed or mailed twice. The second "send to the rest" comes at once, while batches still
+    hold rows, so a batch's hand-back and the un-cancel race."""
+    readers = 400
+    smtp_server.faults.slow(None, 0.01)
+    issue_id = start_issue(crash_settings, readers)
+
+    def control(action, **kwargs) -> None:
+        with session_scope(crash_settings.database_url) as session:
+            action(session, issue_id=issue_id, now=clock.now(), **kwargs)
+
+    with celery_worker(crash_settings, log=tmp_path / "w.log", concurrency=2, pool="prefork"):
+        wait_until(lambda: counts(crash_settings, issue_id)["sent"] >= 60, timeout=40)
+        control(cancel)
+        settled = wait_until(
+            lambda: (state := counts(crash_settings, issue_id))["sending"] == 0 and state,
+            timeout=20,
+        )
+        assert settled["status"] == "cancelled" and settled["pending"] == 0
+        assert settled["sent"] + settled["cancelled"] == readers and settled["cancelled"] > 0
+        time.sleep(1)
+        assert counts(crash_settings, issue_id)["sent"] == settled["sent"]  # nothing more went
+
+        control(send_remaining)
+        wait_until(lambda: counts(crash_settings, issue_id)["sent"] >= settled["sent"] + 60)
+        control(cancel)
+        control(send_remaining)
+        sweep_until_sent(crash_settings, issue_id)
+    copies = check_ledger(crash_settings, issue_id, readers, smtp_server)
+    assert max(copies.values()) == 1, copies.most_common(3)
+
+
+def test_rows_handed_back_wait_for_a_send_to_the_rest_under_way(crash_settings):
+    """A batch hands its rows back while an editor's "send to the rest" is committing: the
+    hand-back waits on the issue's row lock and then sees `sending`, so its rows go back to
+    `pending` and are sent, not left `cancelled` under an issue that goes on without them."""
+    issue_id = start_issue(crash_settings, 60)  # batch 0: 50 readers, batch 1: 10
+    sessions = session_factory(crash_settings.database_url)
+    now = clock.now()
+    with sessions() as worker, sessions() as editor:
+        ledger = Ledger(worker, issue_id=issue_id, batch=0)
+        claimed = ledger.claim(now=now, lease_until=now + timedelta(minutes=1))
+        held = [row.delivery_id for row in claimed]
+        assert cancel(editor, issue_id=issue_id, now=now)  # batch 1's rows: cancelled
+        editor.commit()
+        assert send_remaining(editor, issue_id=issue_id, now=now)  # not committed yet
+        handing_back = threading.Thread(target=ledger.give_back, args=(held,), kwargs={"now": now})
+        handing_back.start()
+        handing_back.join(timeout=1)
+        assert handing_back.is_alive()  # waiting for the editor's transaction
+        editor.commit()
+        handing_back.join(timeout=10)
+        assert not handing_back.is_alive()
+        ledger.close()
+    state = counts(crash_settings, issue_id)
+    assert (state["status"], state["pending"], state["cancelled"]) == ("sending", 60, 0)
 
 
 def test_sweep_ignores_an_issue_progressing_normally(crash_settings):

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.delivery.control import cancel, pause, progress, resume, sweep
+from app.delivery.control import cancel, pause, progress, resume, send_remaining, sweep
 from app.delivery.engine import (
     REQUEUE_WITHIN,
     BatchResult,
@@ -30,6 +30,7 @@ from app.models import (
     Post,
     Subscriber,
 )
+from app.tracking.sends import send_progress
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -383,7 +384,7 @@ def test_pause_resume_cancel(db, sessions, send_settings, smtp_server, published
     assert cancel(db, issue_id=issue.id, now=T0) is False
     db.commit()
     states = sorted(d.state for d in deliveries(db, issue.id).values())
-    assert states == ["sent", "sent", "skipped"]
+    assert states == ["cancelled", "sent", "sent"]  # `skipped` stays for readers who left
     assert progress(db, issue.id)["done"] is True
     assert run_all(sessions, db, issue, send_settings)[-1].claimed == 0
     assert len(smtp_server.messages) == 2
@@ -393,18 +394,20 @@ def test_pause_resume_cancel(db, sessions, send_settings, smtp_server, published
 
 
 class PausingTransport(SMTPTransport):
-    """The real SMTP transport; after `after` messages an editor pauses the issue elsewhere."""
+    """The real SMTP transport; after `after` messages an editor pauses (or cancels) the issue
+    elsewhere."""
 
-    def __init__(self, url: str, *, sessions, issue_id: int, after: int) -> None:
+    def __init__(self, url: str, *, sessions, issue_id: int, after: int, control=pause) -> None:
         super().__init__(url)
         self.sessions, self.issue_id, self.after, self.count = sessions, issue_id, after, 0
+        self.control = control
 
     def send(self, **message) -> None:
         super().send(**message)
         self.count += 1
         if self.count == self.after:
             with self.sessions() as editor:
-                pause(editor, issue_id=self.issue_id, now=T0)
+                self.control(editor, issue_id=self.issue_id, now=T0)
                 editor.commit()
 
 
@@ -483,5 +486,154 @@ def test_send_api_is_idempotent_and_refuses_what_cannot_be_sent(
     resumed = client.post(f"/api/issues/{issue.id}/resume", headers=admin_headers)
     assert resumed.json()["status"] == "sending"
     cancelled = client.post(f"/api/issues/{issue.id}/cancel", headers=admin_headers)
-    assert cancelled.json()["status"] == "cancelled" and cancelled.json()["skipped"] == 3
+    body = cancelled.json()
+    assert (body["status"], body["cancelled"], body["skipped"]) == ("cancelled", 3, 0)
     assert client.post(f"/api/issues/{issue.id}/resume", headers=admin_headers).status_code == 409
+    issue_json = client.get(f"/api/issues/{issue.id}", headers=admin_headers).json()
+    assert issue_json["counts"] == {
+        "total": 3,
+        "pending": 0,
+        "sent": 0,
+        "failed": 0,
+        "bounced": 0,
+        "unknown": 0,
+        "skipped": 0,
+        "cancelled": 3,
+    }
+
+    published.clear()
+    rest = client.post(f"/api/issues/{issue.id}/send-remaining", headers=admin_headers)
+    assert rest.status_code == 202
+    assert (rest.json()["status"], rest.json()["pending"], rest.json()["cancelled"]) == (
+        "sending",
+        3,
+        0,
+    )
+    assert len(published) == 2
+    again = client.post(f"/api/issues/{issue.id}/send-remaining", headers=admin_headers)
+    assert again.status_code == 202 and len(published) == 2  # nothing more queued
+    refused = client.post(f"/api/issues/{empty.id}/send-remaining", headers=admin_headers)
+    assert refused.status_code == 409 and "only a cancelled send" in refused.text
+    missing = client.post("/api/issues/999999/send-remaining", headers=admin_headers)
+    assert missing.status_code == 404
+
+
+def test_a_cancel_mid_batch_leaves_the_rest_cancelled_and_progress_stops_there(
+    db, sessions, send_settings
+):
+    send_settings.batch_size = 60
+    issue = started(db, send_settings, readers=60)
+    transport = PausingTransport(
+        send_settings.smtp_url, sessions=sessions, issue_id=issue.id, after=10, control=cancel
+    )
+    result = send_batch(
+        sessions,
+        issue_id=issue.id,
+        batch=0,
+        settings=send_settings,
+        transport=transport,
+        clock=lambda: T0,
+    )
+    assert result.outcomes["sent"] == 50  # the chunk in flight finished, the next never went
+    ledger = deliveries(db, issue.id)
+    states = sorted(d.state for d in ledger.values())
+    assert states.count("sent") == 50 and states.count("cancelled") == 10
+    assert all(d.lease_until is None for d in ledger.values())
+    shown = send_progress(db, issue_id=issue.id)
+    assert (shown["done"], shown["not_sent"], shown["percent"]) == (50, 10, 83.3)
+    assert shown["summary"] == "Cancelled after 50 of 60 — 10 not sent"
+    assert shown["finished"] is True
+
+
+def test_send_to_the_rest_mails_exactly_the_readers_the_cancel_stopped(
+    db, sessions, send_settings, smtp_server, published
+):
+    issue = started(db, send_settings, readers=5)  # batches of 2: 0, 1, 2
+    send_batch(
+        sessions,
+        issue_id=issue.id,
+        batch=0,
+        settings=send_settings,
+        transport=SMTPTransport(send_settings.smtp_url),
+        clock=lambda: T0,
+    )
+    assert cancel(db, issue_id=issue.id, now=T0) is True
+    db.commit()
+    assert [m.rcpt_tos for m in smtp_server.wait_for(2)] == [["r0@example.org"], ["r1@example.org"]]
+    ledger = deliveries(db, issue.id)
+    assert sorted(a for a, d in ledger.items() if d.state == "cancelled") == [
+        "r2@example.org",
+        "r3@example.org",
+        "r4@example.org",
+    ]
+    # Meanwhile one of them leaves and a new reader confirms: neither gets this issue.
+    leaver = db.scalar(select(Subscriber).where(Subscriber.email == "r3@example.org"))
+    leaver.status = "unsubscribed"
+    add_readers(db, 1, prefix="late")
+    db.commit()
+
+    published.clear()
+    assert send_remaining(db, issue_id=issue.id, now=T0) is True
+    assert send_remaining(db, issue_id=issue.id, now=T0) is False  # a second click: nothing more
+    db.commit()
+    assert sorted(published) == [
+        ("digest.send_batch", (issue.id, 1)),
+        ("digest.send_batch", (issue.id, 2)),
+    ]
+    run_all(sessions, db, issue, send_settings)
+    run_all(sessions, db, issue, send_settings)  # duplicate tasks send nothing more
+    mailed = [m.rcpt_tos[0] for m in smtp_server.wait_for(4)]
+    assert sorted(mailed) == [
+        "r0@example.org",
+        "r1@example.org",
+        "r2@example.org",
+        "r4@example.org",
+    ]
+    ledger = deliveries(db, issue.id)
+    assert {a: d.state for a, d in ledger.items()} == {
+        "r0@example.org": "sent",
+        "r1@example.org": "sent",
+        "r2@example.org": "sent",
+        "r3@example.org": "skipped",
+        "r4@example.org": "sent",
+    }
+    shown = send_progress(db, issue_id=issue.id)
+    assert (shown["status"], shown["done"], shown["not_sent"]) == ("sent", 5, 0)
+    assert shown["summary"].startswith("Sent to 4 of 5 readers in ")
+    with pytest.raises(SendRefused, match="only a cancelled send"):
+        send_remaining(db, issue_id=make_issue(db, week="2026-W45").id, now=T0)
+
+
+def test_send_to_the_rest_refuses_when_nobody_is_left(db, sessions, send_settings):
+    issue = started(db, send_settings, readers=2)  # one batch of 2
+    run_all(sessions, db, issue, send_settings)
+    db.refresh(issue)
+    issue.status = "cancelled"  # cancelled as the last message went: every row has its outcome
+    db.commit()
+    with pytest.raises(SendRefused, match="nobody left"):
+        send_remaining(db, issue_id=issue.id, now=T0)
+    db.rollback()
+    assert {d.state for d in deliveries(db, issue.id).values()} == {"sent"}
+
+
+def test_sweeper_settles_a_cancelled_sends_dead_leases_as_cancelled(
+    db, sessions, send_settings, published
+):
+    issue = started(db, send_settings, readers=3)
+    with sessions() as dead:  # a worker claims batch 0 and dies
+        Ledger(dead, issue_id=issue.id, batch=0).claim(
+            now=T0, lease_until=T0 + timedelta(seconds=2)
+        )
+    assert cancel(db, issue_id=issue.id, now=T0) is True
+    db.commit()
+    assert sorted(d.state for d in deliveries(db, issue.id).values()) == [
+        "cancelled",
+        "sending",
+        "sending",
+    ]
+    published.clear()
+    report = sweep(db, now=T0 + timedelta(seconds=3), settings=send_settings)
+    db.commit()
+    assert (report["released"], report["queued"], published) == (0, 0, [])
+    assert {d.state for d in deliveries(db, issue.id).values()} == {"cancelled"}
+    assert send_progress(db, issue_id=issue.id)["summary"] == "Cancelled after 0 of 3 — 3 not sent"

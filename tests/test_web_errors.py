@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import Conflict, Invalid, NotFound, Refused, Unavailable
+from tests.test_admin import admin_client, editor  # noqa: F401 - fixtures: a logged-in editor
 
 
 @pytest.fixture
@@ -45,10 +46,47 @@ def test_admin_paths_get_the_admin_problem_page(raising, client):
     assert "Back to the dashboard" not in public.text and 'href="/archive"' in public.text
 
 
-def test_unreadable_requests_keep_fastapis_answer_outside_the_api(client):
-    response = client.get("/archive/not-a-number")
-    assert response.status_code == 422
-    assert isinstance(response.json()["detail"], list)
+def _a_page_for_people(response, status: int, *words: str) -> str:
+    """The answer is an HTML page in a layout, with a way back, and no framework JSON."""
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    text = response.text
+    assert '"detail"' not in text and "[{" not in text and "Input should" not in text
+    assert all(word in text for word in words), text
+    return text
+
+
+# Issue 12 changed this: outside /api and /webhooks, FastAPI's JSON (`{"detail": [...]}` for a
+# path it cannot read, `{"detail": "Not Found"}` for no route) reached people; now a page does.
+@pytest.mark.parametrize("path", ["/archive/not-a-number", "/no-such-page", "/archive/1/x"])
+def test_people_get_a_page_for_an_address_that_names_nothing(client, path):
+    page = _a_page_for_people(client.get(path), 404, "Not found", "There is no page at this")
+    assert '<header class="site">' in page and 'href="/"' in page and 'href="/archive"' in page
+
+
+def test_a_wrong_method_is_a_page_that_keeps_its_allow_header(client):
+    response = client.post("/archive")
+    _a_page_for_people(response, 405, "cannot be opened that way")
+    assert response.headers["allow"] == "GET"
+
+
+def test_programs_keep_their_json(client, admin_headers):
+    assert client.get("/api/no-such-thing", headers=admin_headers).json() == {"detail": "Not Found"}
+    assert client.get("/webhooks/nothing").json() == {"detail": "Not Found"}
+    bad = client.get("/api/issues/abc", headers=admin_headers)
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("issue_id: ")
+    hook = client.post("/webhooks/bounces/ses", content=b"{}", headers={"content-type": "x/y"})
+    assert hook.headers["content-type"] == "application/json"
+
+
+def test_admin_pages_answer_bad_numbers_with_an_admin_page(admin_client):  # noqa: F811
+    for path, status in (("/admin/issues/abc", 404), ("/admin/readers?page=abc", 422)):
+        page = _a_page_for_people(admin_client.get(path), status, "Back to the dashboard")
+        assert 'href="/static/admin.css"' in page
+    query = admin_client.get("/admin/readers?page=abc")
+    assert "page: should be a whole number." in query.text  # which value, in plain words
+    small = admin_client.get("/admin/readers?page=0")
+    assert "page: should be at least 1." in _a_page_for_people(small, 422)
 
 
 def test_api_query_problems_are_one_readable_sentence(client, admin_headers):

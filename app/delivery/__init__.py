@@ -28,4 +28,7 @@ Policy, per recipient:
 - The connection lost after the message data went out → `unknown`, never re-sent: the message
   may well have arrived, and "at most one copy" wins over "at least one".
 - When no row is `pending` or `sending`, the issue becomes `sent`.
+- Cancel → the rows not yet sent become `cancelled` (those a batch holds when it hands them back
+  at its next checkpoint). "Send to the rest" (`control.send_remaining`) turns exactly those
+  rows back to `pending` and the issue to `sending`: whoever has an outcome is never mailed again.
 """

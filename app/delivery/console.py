@@ -14,6 +14,7 @@ from app.db import session_scope
 from app.delivery.control import progress
 from app.delivery.engine import start_send
 from app.models import DeliveryState, IssueStatus
+from app.tracking.sends import send_progress
 
 
 def _snapshot(settings: Settings, issue_id: int) -> dict[str, Any]:
@@ -55,7 +56,16 @@ def send_with_progress(
             state = _snapshot(settings, issue_id)
     if state["status"] == IssueStatus.PAUSED:
         echo(f"Paused: {state['pause_reason']} (resume with POST /api/issues/{issue_id}/resume)")
-    shown = ("total", *DeliveryState.TERMINAL, DeliveryState.PENDING)
+    with session_scope(settings.sqlalchemy_url) as session:
+        told = send_progress(session, issue_id=issue_id)
+    if told["status"] != IssueStatus.SENDING:  # still sending: the bar said how far it got
+        echo(told["summary"])
+    if told["not_sent"]:
+        echo(
+            f"Send to the rest on {settings.public_base_url}/admin/issues/{issue_id}/progress "
+            f"or with POST /api/issues/{issue_id}/send-remaining"
+        )
+    shown = ("total", *DeliveryState.TERMINAL, DeliveryState.PENDING, DeliveryState.CANCELLED)
     counts = ", ".join(f"{key} {state[key]}" for key in shown)
     echo(f"Issue {issue_id} {state['status']}: {counts}")
     return state

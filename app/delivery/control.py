@@ -1,4 +1,9 @@
-"""Control a running send (pause, resume, cancel), watch it (progress), and sweep stale work."""
+"""Control a send (pause, resume, cancel, send to the rest), watch it (progress), sweep stale work.
+
+A cancel, a "send to the rest" and a batch handing rows back all decide a row's state from the
+issue's status; each takes the issue's row lock first (`FOR UPDATE` on PostgreSQL; SQLite runs
+one writer at a time), so none of them can act on a status another just changed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app import jobs
@@ -14,6 +19,7 @@ from app.config import Settings
 from app.db import enqueue
 from app.delivery.engine import SendRefused, batches_with_work, load_issue
 from app.delivery.ledger import finish_if_done
+from app.issues.errors import IssueNotFound
 from app.models import Delivery, DeliveryState, Issue, IssueStatus
 
 log = logging.getLogger(__name__)
@@ -77,12 +83,16 @@ def resume(session: Session, *, issue_id: int, now: datetime) -> bool:
 
 
 def cancel(session: Session, *, issue_id: int, now: datetime) -> bool:
-    """Stop a send for good: rows not yet sent become `skipped`. False if already cancelled."""
+    """Stop a send: rows not yet sent become `cancelled`. False if already cancelled.
+
+    Rows a batch holds are left to it: it sends at most the rest of its chunk, then hands the
+    others back as `cancelled` (`Ledger.give_back`).
+    """
     if _move(session, issue_id, IssueStatus.RUNNING, IssueStatus.CANCELLED, updated_at=now):
         session.execute(
             update(Delivery)
             .where(Delivery.issue_id == issue_id, Delivery.state == DeliveryState.PENDING)
-            .values(state=DeliveryState.SKIPPED, last_error="cancelled", updated_at=now)
+            .values(state=DeliveryState.CANCELLED, last_error="cancelled", updated_at=now)
             .execution_options(**_QUIET)
         )
         return True
@@ -92,6 +102,46 @@ def cancel(session: Session, *, issue_id: int, now: datetime) -> bool:
     raise SendRefused(
         f"issue {issue_id} is {status}; only a sending or paused send can be cancelled"
     )
+
+
+def send_remaining(session: Session, *, issue_id: int, now: datetime) -> bool:
+    """ "Send to the rest": mail the readers a cancelled send never reached, and nobody else.
+
+    Exactly the `cancelled` rows go back to `pending` and the issue to `sending`; every other
+    row keeps its outcome, so nobody gets a second copy, and readers who joined since are not
+    added. A reader who left meanwhile is `skipped` as in any send. False if the issue is
+    already sending or sent (a second click); `SendRefused` for a draft, a paused send, or a
+    cancelled one with nobody left to mail.
+    """
+    status = session.scalar(select(Issue.status).where(Issue.id == issue_id).with_for_update())
+    if status is None:
+        raise IssueNotFound(issue_id, f"there is no issue {issue_id}")
+    if status in (IssueStatus.SENDING, IssueStatus.SENT):
+        return False
+    if status != IssueStatus.CANCELLED:
+        raise SendRefused(f"issue {issue_id} is {status}; only a cancelled send can go to the rest")
+    session.execute(
+        update(Delivery)
+        .where(Delivery.issue_id == issue_id, Delivery.state == DeliveryState.CANCELLED)
+        .values(state=DeliveryState.PENDING, last_error=None, updated_at=now)
+        .execution_options(**_QUIET)
+    )
+    # Pending rows count too: a 4xx retry recorded after the cancel, never sent either.
+    batches = batches_with_work(session, issue_id)
+    if not batches:
+        raise SendRefused(f"issue {issue_id} was cancelled with nobody left to mail")
+    _move(
+        session,
+        issue_id,
+        (IssueStatus.CANCELLED,),
+        IssueStatus.SENDING,
+        pause_reason=None,
+        updated_at=now,
+    )
+    for batch in batches:
+        enqueue(session, jobs.SEND_BATCH, issue_id, batch)
+    log.info("issue %s: sending to the readers the cancel left out", issue_id)
+    return True
 
 
 def progress(session: Session, issue_id: int) -> dict[str, Any]:
@@ -115,18 +165,29 @@ def progress(session: Session, issue_id: int) -> dict[str, Any]:
 
 
 def _release_expired(session: Session, now: datetime) -> list[tuple[int, int]]:
-    """Rows whose worker vanished (lease over): back to pending, or skipped if cancelled."""
+    """Rows whose worker vanished (lease over): back to pending, or `cancelled` if cancelled."""
     expired = and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
-    cancelled = select(Issue.id).where(Issue.status == IssueStatus.CANCELLED)
-    session.execute(
-        update(Delivery)
-        .where(expired, Delivery.issue_id.in_(cancelled))
-        .values(state=DeliveryState.SKIPPED, lease_until=None, last_error="cancelled")
-        .execution_options(**_QUIET)
-    )
+    # The issues first, locked in id order as `Ledger.give_back` locks its one issue before its
+    # rows: a status read here stays true until the rows are released, and no deadlock.
+    issues = session.execute(
+        select(Issue.id, Issue.status)
+        .where(exists().where(Delivery.issue_id == Issue.id, expired))
+        .order_by(Issue.id)
+        .with_for_update(of=Issue)
+    ).all()
+    if not issues:
+        return []
+    cancelled = [issue_id for issue_id, status in issues if status == IssueStatus.CANCELLED]
+    if cancelled:
+        session.execute(
+            update(Delivery)
+            .where(expired, Delivery.issue_id.in_(cancelled))
+            .values(state=DeliveryState.CANCELLED, lease_until=None, last_error="cancelled")
+            .execution_options(**_QUIET)
+        )
     released = session.execute(
         update(Delivery)
-        .where(expired)
+        .where(expired, Delivery.issue_id.in_([issue_id for issue_id, _ in issues]))
         .values(state=DeliveryState.PENDING, lease_until=None)  # not progress: keep updated_at
         .returning(Delivery.issue_id, Delivery.batch)
         .execution_options(**_QUIET)

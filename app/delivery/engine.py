@@ -74,6 +74,8 @@ def start_send(session: Session, *, issue_id: int, now: datetime, settings: Sett
         return False
     if issue.status != IssueStatus.DRAFT:
         raise SendRefused(f"issue {issue_id} is {issue.status}; only a draft can be sent")
+    if refusal := settings.digest_send_refusal():
+        raise SendRefused(refusal)
     signer = Signer(settings.signing_keys())
     template = prepare_issue_message(session, issue, settings=settings, signer=signer, now=now)
     won = session.execute(

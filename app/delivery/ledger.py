@@ -136,7 +136,7 @@ def finish_if_done(session: Session, *, issue_id: int, now: datetime) -> bool:
 
 
 def release(session: Session, ids: list[int], *, state: str, now: datetime, why: str | None) -> int:
-    """Hand held rows back (to `pending`, or `skipped` when the send was cancelled)."""
+    """Hand held rows back (to `pending`, or `cancelled` when the send was cancelled)."""
     if not ids:
         return 0
     values = {"state": state, "lease_until": None, "updated_at": now}
@@ -293,9 +293,19 @@ class Ledger:
         self.session.commit()
 
     def give_back(self, held: list[int], *, now: datetime, why: str | None = None) -> None:
-        """Release rows not yet tried: `pending` again, or `skipped` if the issue was cancelled."""
-        cancelled = self.issue_status() == IssueStatus.CANCELLED
-        state = DeliveryState.SKIPPED if cancelled else DeliveryState.PENDING
+        """Release rows not yet tried: `pending` again, or `cancelled` if the issue was cancelled.
+
+        The status is read under the issue's row lock, in the transaction that releases the
+        rows: a cancel or a "send to the rest" committed in between cannot leave them in the
+        state the issue no longer has (pending under a cancelled issue, found by nobody).
+        """
+        if not held:
+            return
+        status = self.session.scalar(
+            select(Issue.status).where(Issue.id == self.issue_id).with_for_update()
+        )
+        cancelled = status == IssueStatus.CANCELLED
+        state = DeliveryState.CANCELLED if cancelled else DeliveryState.PENDING
         release(self.session, held, state=state, now=now, why="cancelled" if cancelled else why)
         self.session.commit()
 

@@ -39,7 +39,8 @@ class Progress(BaseModel):
     failed: int
     bounced: int
     unknown: int
-    skipped: int
+    skipped: int = Field(description="not sent: the reader left before their copy went")
+    cancelled: int = Field(description="not sent: the send was cancelled first")
     done: bool = Field(description="nothing more will go out (sent or cancelled)")
 
 

@@ -28,7 +28,7 @@ from app.weeks import format_week, last_complete_week, parse_week, week_window
 SUBJECT_TOPIC = "sustainability & energy"
 MAX_SUBJECT, MAX_INTRO = 200, 5000
 # The delivery counts of the issue JSON (SPEC §6); a row being sent still counts as pending.
-COUNT_STATES = (DeliveryState.PENDING, *DeliveryState.TERMINAL)
+COUNT_STATES = (DeliveryState.PENDING, *DeliveryState.TERMINAL, DeliveryState.CANCELLED)
 _CHUNK = 500  # ids per IN (...) so large weeks stay under SQLite's parameter limit
 
 
@@ -363,3 +363,19 @@ def delivery_counts(session: Session, issue_ids: Iterable[int]) -> dict[int, dic
         counts[issue_id][key] = counts[issue_id].get(key, 0) + number
         counts[issue_id]["total"] += number
     return counts
+
+
+def delete_draft(session: Session, *, issue_id: int) -> str:
+    """Delete a draft with its items and return its week; IssueLocked for any other status.
+
+    Only a draft goes: a send that started has deliveries, clicks and a history to keep.
+    """
+    issue = session.scalar(select(Issue).where(Issue.id == issue_id).with_for_update())
+    if issue is None:
+        raise IssueNotFound(issue_id)
+    if issue.status != IssueStatus.DRAFT:
+        raise IssueLocked(f"issue {issue_id} is {issue.status}; only a draft can be deleted")
+    week = issue.week
+    session.delete(issue)
+    session.flush()
+    return week

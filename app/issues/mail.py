@@ -94,7 +94,7 @@ def digest_content(
         subject=issue.subject,
         intro=issue.intro or "",
         cards=cards,
-        postal_address=settings.postal_address,
+        postal_address=settings.reader_postal_address,
         archive_url=f"{base}/archive",
         signup_url=f"{base}/",
         web_url=f"{base}/archive/{issue.id}",
@@ -167,7 +167,8 @@ def send_test(
     transport: Transport,
     now: datetime,
 ) -> list[str]:
-    """Mail a "[TEST]" copy to each address (not recorded in the ledger); returns the addresses."""
+    """Mail a "[TEST]" copy to each address (not in the ledger; the issue notes when and to
+    whom); returns the addresses."""
     if not emails or len(emails) > MAX_TEST_RECIPIENTS:
         raise ValueError(f"give between 1 and {MAX_TEST_RECIPIENTS} addresses for a test send")
     template = build_template(
@@ -204,4 +205,6 @@ def send_test(
             sender = return_path(settings, None)
             transport.send(sender=sender, recipient=address, message=message)
             log.info("test copy of issue %s sent to %s", issue.id, address)
+    # For the send confirmation: when the editor last saw the mail as readers will.
+    issue.test_sent_at, issue.test_sent_to = now, ", ".join(emails)
     return list(emails)

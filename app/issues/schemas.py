@@ -103,7 +103,8 @@ class DeliveryCounts(BaseModel):
     failed: int
     bounced: int
     unknown: int
-    skipped: int
+    skipped: int = Field(description="not sent: the reader left before their copy went")
+    cancelled: int = Field(description="not sent: the send was cancelled first")
 
 
 class IssueItemOut(BaseModel):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import jobs
@@ -125,6 +125,17 @@ def _refuse_non_public(host: str, port: int) -> None:
 def list_feeds(session: Session) -> list[Feed]:
     """Every feed, oldest first."""
     return list(session.scalars(select(Feed).order_by(Feed.id)))
+
+
+def new_posts_of_last_poll(session: Session) -> dict[int, int]:
+    """Posts each feed's latest poll stored for the first time, by feed id (feeds with none
+    are missing). A poll stamps its new posts' `created_at` with its own `last_fetched_at`."""
+    query = (
+        select(Feed.id, func.count(Post.id))
+        .join(Post, (Post.feed_id == Feed.id) & (Post.created_at == Feed.last_fetched_at))
+        .group_by(Feed.id)
+    )
+    return {feed_id: number for feed_id, number in session.execute(query)}
 
 
 def _feed(session: Session, feed_id: int) -> Feed:

@@ -61,7 +61,7 @@ def send_welcome(
         tagline=settings.tagline,
         unsubscribe_url=links.unsubscribe,
         archive_url=f"{base}/archive",
-        postal_address=settings.postal_address,
+        postal_address=settings.reader_postal_address,
         name=subscriber.name,
     )
     _deliver(

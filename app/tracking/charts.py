@@ -13,6 +13,12 @@ from app.models import Issue, IssueItem, IssueStatus, Subscriber
 
 BUCKETS = ("day", "week")
 INK, ACCENT, GRID, MUTED = "#1f2937", "#0f766e", "#e5e7eb", "#6b7280"
+# The SVG scales to its box, and its text with it. Drawn 360 units wide with 13-unit text, a chart
+# in a phone's 315 px card (375 px screen) still has text of 11 px or more; wider boxes only grow
+# it (the stylesheet caps the chart's width). A 640-wide drawing had 5 px labels on a phone.
+WIDTH, HEIGHT, FONT = 360, 200, 13
+LABEL_CHARS_WIDTH = 0.6 * FONT  # an average label character, in drawing units
+MAX_BAR = 36  # a bar's widest: one or two issues make bars, not blocks
 
 
 def _as_date(value: object) -> date:
@@ -89,27 +95,42 @@ def _frame(title: str, width: int, height: int, body: list[str]) -> str:
     )
 
 
+def _text(x: float, y: float, words: str, anchor: str = "middle", size: int = FONT) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" '
+        f'fill="{MUTED}">{escape(words)}</text>'
+    )
+
+
 def _y_axis(top: int, left: int, right: int, y0: int, plot_h: int) -> list[str]:
     parts = []
     for fraction in (0, 0.5, 1):
         y = y0 - plot_h * fraction
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="{GRID}"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
-            f'fill="{MUTED}">{top * fraction:,.0f}</text>'
+            + _text(left - 5, y + 4, f"{top * fraction:,.0f}", "end")
         )
     return parts
 
 
+def day_label(day: date, *, year: bool = False) -> str:
+    """A date on an axis: '30 Nov' ('30 Nov 2026' where the year is needed)."""
+    return f"{day.day} {day:%b}" + (f" {day.year}" if year else "")
+
+
+def _left_margin(top: int) -> int:
+    return int(len(f"{top:,}") * LABEL_CHARS_WIDTH) + 10
+
+
 def line_chart(
-    points: list[tuple[date, int]], *, title: str, width: int = 640, height: int = 220
+    points: list[tuple[date, int]], *, title: str, width: int = WIDTH, height: int = HEIGHT
 ) -> str:
     """A line chart of counts over dates, as an SVG element string."""
     if not points:
         return _frame(title, width, 60, [_empty(width)])
-    left, right, top_pad, bottom = 48, width - 12, 12, height - 28
-    plot_h = bottom - top_pad
     top = _nice_top(max(value for _, value in points))
+    left, right, top_pad, bottom = _left_margin(top), width - 10, 12, height - 26
+    plot_h = bottom - top_pad
     step = (right - left) / max(len(points) - 1, 1)
     coords = [
         (left + i * step, bottom - plot_h * value / top) for i, (_, value) in enumerate(points)
@@ -120,40 +141,40 @@ def line_chart(
     for index in sorted({0, len(points) // 2, len(points) - 1}):
         x = coords[index][0]
         anchor = "start" if index == 0 else "end" if index == len(points) - 1 else "middle"
-        body.append(
-            f'<text x="{x:.1f}" y="{height - 8}" text-anchor="{anchor}" font-size="11" '
-            f'fill="{MUTED}">{points[index][0].isoformat()}</text>'
-        )
+        body.append(_text(x, height - 7, day_label(points[index][0], year=index == 0), anchor))
     last_x, last_y = coords[-1]
     body.append(f'<circle cx="{last_x:.1f}" cy="{last_y:.1f}" r="3" fill="{ACCENT}"/>')
     return _frame(title, width, height, body)
 
 
 def bar_chart(
-    bars: list[tuple[str, int]], *, title: str, width: int = 640, height: int = 220
+    bars: list[tuple[str, int]], *, title: str, width: int = WIDTH, height: int = HEIGHT
 ) -> str:
-    """A bar chart of labelled counts, as an SVG element string (labels are escaped)."""
+    """A bar chart of labelled counts, as an SVG element string (labels are escaped).
+
+    Every bar keeps its label as a tooltip; under the axis only as many labels are written as
+    fit side by side, evenly spread, the newest (rightmost) always among them.
+    """
     if not bars:
         return _frame(title, width, 60, [_empty(width)])
-    left, right, top_pad, bottom = 48, width - 12, 16, height - 28
-    plot_h = bottom - top_pad
     top = _nice_top(max(value for _, value in bars))
+    left, right, top_pad, bottom = _left_margin(top), width - 10, 16, height - 26
+    plot_h = bottom - top_pad
     slot = (right - left) / len(bars)
+    widest = max(len(label) for label, _ in bars) * LABEL_CHARS_WIDTH + 6
+    every = max(1, -(-int(widest) // max(int(slot), 1)))
     body = _y_axis(top, left, right, bottom, plot_h)
     for index, (label, value) in enumerate(bars):
-        bar_h = plot_h * value / top
-        x = left + index * slot + slot * 0.15
+        bar_h, bar_w = plot_h * value / top, min(slot * 0.7, MAX_BAR)
+        middle = left + (index + 0.5) * slot
         body.append(
-            f'<rect x="{x:.1f}" y="{bottom - bar_h:.1f}" width="{slot * 0.7:.1f}" '
+            f'<rect x="{middle - bar_w / 2:.1f}" y="{bottom - bar_h:.1f}" width="{bar_w:.1f}" '
             f'height="{bar_h:.1f}" fill="{ACCENT}"><title>{escape(label)}: {value:,}</title></rect>'
-            f'<text x="{x + slot * 0.35:.1f}" y="{height - 8}" text-anchor="middle" '
-            f'font-size="11" fill="{MUTED}">{escape(label[-3:] if len(bars) > 6 else label)}</text>'
         )
+        if (len(bars) - 1 - index) % every == 0:
+            body.append(_text(middle, height - 7, label))
     return _frame(title, width, height, body)
 
 
 def _empty(width: int) -> str:
-    return (
-        f'<text x="{width / 2}" y="34" text-anchor="middle" font-size="13" fill="{MUTED}">'
-        "No data yet</text>"
-    )
+    return _text(width / 2, 34, "No data yet")

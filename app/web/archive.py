@@ -1,4 +1,4 @@
-"""Public archive of sent digests, and the click-tracking redirect."""
+"""Public archive of sent digests (the list, each issue, the Atom feed) and click redirects."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from limits import RateLimitItemPerDay
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.issues.archive import WebPages, published_issue, published_issues
+from app.issues.archive import WebPages, archive_entries, atom_feed, published_issue
 from app.issues.errors import IssueNotFound
 from app.tracking.clicks import click_client, follow_click, is_prefetcher
 from app.web.deps import WebContext, client_ip, context, db_session
 from app.web.params import MAX_ROW_ID
-from app.web.public import message_page, page
+from app.web.public import message_page, with_subscribe_form
 
 router = APIRouter()
 ONCE_A_DAY = RateLimitItemPerDay(1)
@@ -21,8 +21,19 @@ ONCE_A_DAY = RateLimitItemPerDay(1)
 
 @router.get("/archive", response_class=HTMLResponse)
 def archive(request: Request, session: Session = db_session) -> HTMLResponse:
-    """Every sent digest, newest first."""
-    return page(request, "archive.html", issues=published_issues(session))
+    """The archive as the site's landing page for visitors: every sent digest, newest first,
+    with its dates and top titles, beside the subscribe form."""
+    return with_subscribe_form(request, "archive.html", entries=archive_entries(session))
+
+
+@router.get("/archive/feed.xml")
+def archive_feed(request: Request, session: Session = db_session) -> Response:
+    """Every sent digest as an Atom feed (SPEC §6). Declared before /archive/{issue_id}."""
+    settings = request.app.state.digest.settings
+    return Response(
+        atom_feed(archive_entries(session), settings=settings),
+        media_type="application/atom+xml; charset=utf-8",
+    )
 
 
 @router.get("/archive/{issue_id}", response_class=HTMLResponse)
@@ -32,7 +43,7 @@ def archived_issue(
     ctx: WebContext = Depends(context),
     session: Session = db_session,
 ) -> HTMLResponse:
-    """One sent digest as a web page (the email's own layout, without a reader's links)."""
+    """One sent digest as a page of the site, with a way back to the list and a subscribe call."""
     try:
         if not 1 <= issue_id <= MAX_ROW_ID:  # past what an id column holds: no such issue
             raise IssueNotFound(issue_id)
@@ -43,13 +54,14 @@ def archived_issue(
             "Not found",
             "There is no such issue in the archive.",
             status=404,
-            link=("/archive", "All issues"),
+            link=("/archive", "← All issues"),
         )
-    return HTMLResponse(_web_pages(request, ctx).page(session, issue))
+    content = _web_pages(request, ctx).page(session, issue)
+    return with_subscribe_form(request, "issue.html", page=content, entry=content.entry)
 
 
 def _web_pages(request: Request, ctx: WebContext) -> WebPages:
-    """The app's rendered archive pages, made on first use and anew when its settings change."""
+    """The app's archive page contents, made on first use and anew when its settings change."""
     state = request.app.state
     pages: WebPages | None = getattr(state, "archive_pages", None)
     if pages is None or pages.settings is not ctx.settings or pages.signer is not ctx.signer:

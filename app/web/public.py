@@ -72,7 +72,22 @@ def message_page(
     status: int = 200,
     link: tuple[str, str] | None = None,
 ) -> HTMLResponse:
+    """A short page for people: a heading, a few paragraphs and a way on (`link`)."""
     return page(request, "message.html", status, heading=heading, paragraphs=paragraphs, link=link)
+
+
+def with_subscribe_form(
+    request: Request, template: str, status: int = 200, **values: Any
+) -> HTMLResponse:
+    """A page that holds the subscribe form (`_subscribe_form.html`): its CSRF token, kept in a
+    cookie that POST /subscribe compares with the form's field (the archive's pages use it too)."""
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = page(request, template, status, csrf_token=token, **values)
+    secure = request.app.state.digest.settings.public_base_url.startswith("https://")
+    response.set_cookie(
+        CSRF_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=7 * 86400
+    )
+    return response
 
 
 def _form_page(
@@ -83,15 +98,7 @@ def _form_page(
     email: str | None = None,
     name: str | None = None,
 ) -> HTMLResponse:
-    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = page(
-        request, "index.html", status, csrf_token=token, error=error, email=email, name=name
-    )
-    secure = request.app.state.digest.settings.public_base_url.startswith("https://")
-    response.set_cookie(
-        CSRF_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=7 * 86400
-    )
-    return response
+    return with_subscribe_form(request, "index.html", status, error=error, email=email, name=name)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -11,13 +11,24 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.tracking.metrics import CONTENT_TYPE, render_metrics
-from app.web.admin import auth, history, outbox, reader, readers, review, send, sources
+from app.web.admin import (
+    auth,
+    dashboard,
+    feeds,
+    history,
+    outbox,
+    reader,
+    readers,
+    review,
+    send,
+    sources,
+)
 from app.web.admin.auth import CsrfRefused, LoginRequired, login_redirect, read_session
 from app.web.admin.pages import render
 from app.web.deps import WebContext, client_ip, context, db_session
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, review, send, history, readers, reader, outbox, sources):
+for module in (auth, dashboard, review, send, history, readers, feeds, reader, outbox, sources):
     router.include_router(module.router)
 
 

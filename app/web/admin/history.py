@@ -8,12 +8,19 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.tracking.charts import bar_chart, clicks_per_issue, line_chart, subscriber_series
+from app.tracking.charts import (
+    bar_chart,
+    clicks_per_issue,
+    day_label,
+    line_chart,
+    subscriber_series,
+)
 from app.tracking.sends import past_issues
 from app.web.admin.auth import AdminSession, current_admin
 from app.web.admin.pages import render
 from app.web.deps import db_session
 from app.web.params import PageNumber
+from app.weeks import week_window
 
 router = APIRouter()
 PAGE = 20
@@ -34,7 +41,9 @@ def history(
         subscriber_series(session, now=clock.now(), days=days, by=by),
         title=f"Confirmed readers, last {days} days, by {by}",
     )
-    clicks = bar_chart(clicks_per_issue(session), title="Clicks per issue (latest 12)")
+    # Bars named by the Monday their week began: editors know dates, not ISO week numbers.
+    bars = [(day_label(week_window(week)[0].date()), n) for week, n in clicks_per_issue(session)]
+    clicks = bar_chart(bars, title="Clicks per issue (latest 12), by the week's Monday")
     return render(
         request,
         "admin/history.html",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from app import clock
 from app.models import DeliveryState, IssueStatus
+from app.weeks import week_dates, week_window
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -30,12 +32,31 @@ def when(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.strftime(fmt) + (" UTC" if "%H" in fmt else "") if moment else "—"
 
 
+def week_range(week: str | None) -> str:
+    """An ISO week ('2026-W48') as the days it covers: 'Mon 23 – Sun 29 Nov'.
+
+    Editors think in dates, not ISO week numbers; the ISO name stays in form values and the API.
+    The year is said only for another year's weeks. Anything that is not a week shows as it is.
+    """
+    try:
+        monday = week_window(week or "")[0]
+        years = {monday.year, (monday + timedelta(days=6)).year}
+        return week_dates(week or "", with_year=years != {clock.now().year})
+    except ValueError:
+        return week or "—"
+
+
 def thousands(number: int | float | None) -> str:
     """1234567 → '1,234,567'."""
     return "—" if number is None else f"{number:,.0f}"
 
 
-# Messages shown once after a form redirected (`?done=pinned`); only these words can appear.
+def percent(part: int | None, whole: int | None) -> str:
+    """part / whole as '4.2 %' ('—' when there is no whole): a click rate is clicks / sent."""
+    return f"{100 * (part or 0) / whole:.1f} %" if whole else "—"
+
+
+# Messages shown once after a form redirected (`redirect_done`); only these words can appear.
 FLASH = {
     "drafted": "The draft was ranked again from this week's posts.",
     "pinned": "Pinned: the post is in the issue and the list was re-ranked.",
@@ -46,9 +67,14 @@ FLASH = {
     "test-sent": "Test copies sent.",
     "paused": "Sending paused.",
     "resumed": "Sending resumed.",
-    "cancelled": "The send was cancelled; nobody else will get this issue.",
+    "cancelled": "The send was cancelled: nobody else gets this issue unless you send it to "
+    "the rest.",
+    "sending-rest": "Sending to the rest: only the readers the cancelled send did not reach.",
     "feed-added": "Feed added; its first poll is queued.",
     "polling": "Poll queued; reload in a moment to see the result.",
+    "deleted": "The draft was deleted. Its week can be drafted again at any time.",
+    "unsubscribed": "Unsubscribed: no more digests go to this reader. The consent record says an "
+    "admin did it.",
     "erased": "Erased: the address and name are gone, and so are copies of mail to it in the "
     "outbox. The consent record keeps only a keyed hash, the dates and the kinds of event.",
 }
@@ -83,8 +109,34 @@ def templates() -> Jinja2Templates:
     made.env.globals.update(
         GROUP_TITLES=GROUP_TITLES, IssueStatus=IssueStatus, DeliveryState=DeliveryState
     )
-    made.env.filters.update(when=when, thousands=thousands)
+    made.env.filters.update(when=when, thousands=thousands, week_range=week_range, percent=percent)
     return made
+
+
+# The flash's cookie lives a minute: long enough for the redirect, too short to turn up later.
+FLASH_COOKIE, FLASH_SECONDS = "digest_flash", 60
+
+
+def redirect_done(request: Request, url: str, done: str) -> RedirectResponse:
+    """A 303 to `url` whose page says FLASH[done] once: the next admin page shown clears it.
+
+    The cookie only names one of FLASH's fixed sentences, so it needs no signature: a forged
+    one can show nothing else. Not in the URL, so no Back or reload brings it back.
+    """
+    if done not in FLASH:
+        raise ValueError(f"no flash message {done!r}")
+    response = RedirectResponse(url, 303)
+    settings = request.app.state.digest.settings
+    response.set_cookie(
+        FLASH_COOKIE,
+        done,
+        max_age=FLASH_SECONDS,
+        path="/admin",
+        httponly=True,
+        samesite="lax",
+        secure=settings.public_base_url.startswith("https://"),
+    )
+    return response
 
 
 def render(request: Request, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
@@ -92,8 +144,11 @@ def render(request: Request, template: str, *, status: int = 200, **values: Any)
     values.setdefault("settings", request.app.state.digest.settings)
     admin = values.get("admin")
     values.setdefault("csrf_token", admin.csrf_token if admin is not None else "")
-    values.setdefault("flash", FLASH.get(request.query_params.get("done", "")))
+    shown = request.cookies.get(FLASH_COOKIE)
+    values.setdefault("flash", FLASH.get(shown or ""))
     response = templates().TemplateResponse(request, template, values, status_code=status)
+    if shown is not None:  # said once: Back, a reload or the progress page's own reload won't
+        response.delete_cookie(FLASH_COOKIE, path="/admin", httponly=True, samesite="lax")
     # Admin pages hold readers' addresses: never cache them, never frame them elsewhere.
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"

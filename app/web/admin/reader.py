@@ -1,4 +1,5 @@
-"""One reader's page: details and consent record, the data export, and erasure (SPEC §10 GDPR)."""
+"""One reader's page: details, consent record and deliveries; unsubscribing them, the data
+export and erasure (SPEC §10 GDPR)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
-from app.readers.privacy import erase_reader, export_reader
+from app.models import Subscriber
+from app.readers.privacy import ReaderNotFound, erase_reader, export_reader
+from app.readers.subscriptions import Requester, unsubscribe
 from app.web.admin.auth import AdminSession, admin_form, current_admin
-from app.web.admin.pages import render
+from app.web.admin.pages import redirect_done, render
 from app.web.deps import db_session
+from app.web.params import RowId
 
 router = APIRouter()
 
@@ -72,4 +76,24 @@ async def erase(
     await run_in_threadpool(
         erase_reader, session, subscriber_id, settings=settings, now=clock.now(), channel="admin"
     )
-    return RedirectResponse(f"/admin/readers/{subscriber_id}?done=erased", 303)
+    return redirect_done(request, f"/admin/readers/{subscriber_id}", "erased")
+
+
+@router.post("/admin/readers/{subscriber_id}/unsubscribe")
+def unsubscribe_reader(
+    subscriber_id: RowId,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+) -> Response:
+    """Unsubscribe the reader for them (they asked by mail or phone); the consent record keeps it
+    as a withdrawal through the channel `admin`. A reader who is not subscribed stays as is."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise ReaderNotFound(subscriber_id)
+    changed = unsubscribe(
+        session, subscriber=subscriber, requester=Requester(channel="admin"), now=clock.now()
+    )
+    if not changed:
+        return RedirectResponse(f"/admin/readers/{subscriber_id}", 303)
+    return redirect_done(request, f"/admin/readers/{subscriber_id}", "unsubscribed")

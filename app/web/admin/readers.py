@@ -1,20 +1,18 @@
-"""Readers (search, filter, CSV import and export) and feeds (health, add, poll now)."""
+"""Readers: search, filter, CSV import and export (one reader's page is `reader`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.models import SubscriberStatus
-from app.posts.feeds import FeedExists, FeedNotFound, add_feed, list_feeds, queue_poll
-from app.posts.schemas import check_http_url, clean_topics
 from app.readers.counts import readers_by_status
 from app.readers.directory import all_readers, find_readers
 from app.readers.files import BadCSV, export_subscriber_csv, parse_subscriber_csv
-from app.readers.importing import import_subscribers
+from app.readers.importing import import_in_chunks
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, render
 from app.web.deps import db_session
@@ -102,9 +100,10 @@ async def import_readers(
         rows = parse_subscriber_csv(await upload.read(MAX_UPLOAD + 1))
     except BadCSV as error:
         return problem(request, admin, "That CSV cannot be read", str(error), status=422, back=back)
-    report = await run_in_threadpool(
-        import_subscribers,
+    report = await run_in_threadpool(  # commits chunk by chunk (`import_in_chunks`)
+        import_in_chunks,
         session,
+        commit=session.commit,
         rows=rows,
         consent_source=source[:80],
         now=clock.now(),
@@ -119,70 +118,3 @@ async def import_readers(
         filename=upload.filename,
         lines=len(rows),
     )
-
-
-@router.get("/admin/feeds", response_class=HTMLResponse)
-def feeds(
-    request: Request, admin: AdminSession = Depends(current_admin), session: Session = db_session
-) -> HTMLResponse:
-    """Feeds with when they were last fetched, how that went, and their last error."""
-    rows = list_feeds(session)
-    return render(request, "admin/feeds.html", admin=admin, feeds=rows, error=None, form={})
-
-
-@router.post("/admin/feeds", response_class=HTMLResponse)
-async def add_feed_form(
-    request: Request, admin: AdminSession = Depends(admin_form), session: Session = db_session
-) -> Response:
-    """Add a feed to poll (its first poll is queued)."""
-    form = await request.form()
-    url, title = str(form.get("url") or "").strip(), str(form.get("title") or "").strip()
-    topics_text = str(form.get("topics") or "")
-    error, status = None, 422
-    try:
-        topics = clean_topics([t for t in topics_text.split(",") if t.strip()])
-    except ValueError as problem_:
-        error = f"Topics {problem_}"
-    if error is None:
-        try:
-            check_http_url(url)
-            add_feed(
-                session,
-                url=url,
-                topics=topics,
-                title=title or None,
-                now=clock.now(),
-                allow_private=request.app.state.digest.settings.feed_allow_private,
-            )
-        except ValueError as problem_:
-            error = f"The feed URL {problem_}"
-        except FeedExists as exists:
-            error, status = str(exists), 409
-    if error is not None:
-        rows = list_feeds(session)
-        values = {"url": url, "title": title, "topics": topics_text}
-        return render(
-            request,
-            "admin/feeds.html",
-            status=status,
-            admin=admin,
-            feeds=rows,
-            error=error,
-            form=values,
-        )
-    return RedirectResponse("/admin/feeds?done=feed-added", 303)
-
-
-@router.post("/admin/feeds/{feed_id}/poll")
-def poll_now(
-    feed_id: int,
-    request: Request,
-    admin: AdminSession = Depends(admin_form),
-    session: Session = db_session,
-) -> Response:
-    """Queue a poll of one feed now; the result shows on the list once the worker ran it."""
-    try:
-        queue_poll(session, feed_id=feed_id)
-    except FeedNotFound:
-        return problem(request, admin, "No such feed", f"There is no feed {feed_id}.", status=404)
-    return RedirectResponse("/admin/feeds?done=polling", 303)

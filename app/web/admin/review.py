@@ -1,11 +1,11 @@
-"""Draft review: the dashboard, one issue with why each post is in or out, pin/drop, edit."""
+"""Draft review: one issue with why each post is in or out, pin/drop, edit."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -15,73 +15,17 @@ from app.issues.drafts import (
     delivery_counts,
     get_issue,
     prepare_draft,
-    requested_week,
     update_issue,
 )
 from app.issues.errors import InvalidEdit, IssueLocked, IssueNotFound
-from app.issues.review import left_out, overview, stories
+from app.issues.review import left_out, stories
 from app.models import Issue, IssueStatus
 from app.web.admin.auth import AdminSession, admin_form, current_admin
-from app.web.admin.pages import problem, reason_text, render
+from app.web.admin.pages import problem, reason_text, redirect_done, render
 from app.web.deps import db_session, settings_dep
 
 router = APIRouter()
 ACTIONS = {"pin": "pinned", "unpin": "unpinned", "drop": "dropped", "undrop": "undropped"}
-
-
-@router.get("/admin", response_class=HTMLResponse)
-def dashboard(
-    request: Request, admin: AdminSession = Depends(current_admin), session: Session = db_session
-) -> HTMLResponse:
-    """The current draft (or a button to draft this week's), a running send, recent issues."""
-    board = overview(session, now=clock.now())
-    return render(
-        request,
-        "admin/dashboard.html",
-        admin=admin,
-        draft=board.draft,
-        live=board.live,
-        recent=board.recent,
-        counts=board.counts,
-        readers=board.readers,
-        week=board.week,
-        no_engagement=board.no_engagement,
-    )
-
-
-@router.post("/admin/issues")
-async def draft_week(
-    request: Request,
-    admin: AdminSession = Depends(admin_form),
-    session: Session = db_session,
-    settings: Settings = Depends(settings_dep),
-) -> Response:
-    """Rank a week now and create or refresh its draft, then show it."""
-    form = await request.form()
-    try:
-        week = requested_week(str(form.get("week") or "").strip() or None, now=clock.now())
-        drafted = await run_in_threadpool(
-            prepare_draft, session, week=week, now=clock.now(), settings=settings
-        )
-    except ValueError as error:
-        return problem(
-            request,
-            admin,
-            "Cannot draft that week",
-            str(error),
-            status=422,
-            back=("/admin", "Back to the dashboard"),
-        )
-    except IssueLocked as error:
-        return problem(
-            request,
-            admin,
-            "That week is already out",
-            str(error),
-            status=409,
-            back=("/admin", "Back to the dashboard"),
-        )
-    return RedirectResponse(f"/admin/issues/{drafted.issue.id}?done=drafted", 303)
 
 
 def _left_out(session: Session, issue: Issue, settings: Settings) -> dict[str, Any]:
@@ -203,7 +147,7 @@ async def rerank(
             status=409,
             back=(f"/admin/issues/{issue_id}", "Back to the issue"),
         )
-    return RedirectResponse(f"/admin/issues/{issue_id}?done=drafted", 303)
+    return redirect_done(request, f"/admin/issues/{issue_id}", "drafted")
 
 
 async def _edit(
@@ -231,4 +175,4 @@ async def _edit(
             request, admin, "That change was not saved", str(error), status=422, back=back
         )
     anchor = "#items" if done != "text" else "#text"
-    return RedirectResponse(f"/admin/issues/{issue_id}?done={done}{anchor}", 303)
+    return redirect_done(request, f"/admin/issues/{issue_id}{anchor}", done)

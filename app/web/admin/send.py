@@ -22,11 +22,17 @@ from app.readers.counts import confirmed_readers
 from app.readers.subscriptions import InvalidAddress, normalise_email
 from app.tracking.sends import send_progress
 from app.web.admin.auth import AdminSession, admin_form, current_admin
-from app.web.admin.pages import problem, render
+from app.web.admin.pages import problem, redirect_done, render
 from app.web.deps import WebContext, context, db_session
 
 router = APIRouter()
-CONTROLS = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+# Each control: what its refusal says it could not do, and the flash its redirect shows.
+CONTROLS = {
+    "pause": ("pause", "paused"),
+    "resume": ("resume", "resumed"),
+    "cancel": ("cancel", "cancelled"),
+    "send_remaining": ("send to the rest", "sending-rest"),
+}
 
 
 def parse_addresses(text: str) -> tuple[list[str], list[str]]:
@@ -201,18 +207,19 @@ def progress_data(
 def _control(
     request: Request, admin: AdminSession, session: Session, issue_id: int, control: str
 ) -> Response:
+    action, done = CONTROLS[control]
     try:
         getattr(send_controls, control)(session, issue_id=issue_id, now=clock.now())
     except SendError as error:
         return problem(
             request,
             admin,
-            f"Could not {control}",
+            f"Could not {action}",
             str(error),
             status=409,
             back=(f"/admin/issues/{issue_id}/progress", "Back to the progress"),
         )
-    return RedirectResponse(f"/admin/issues/{issue_id}/progress?done={CONTROLS[control]}", 303)
+    return redirect_done(request, f"/admin/issues/{issue_id}/progress", done)
 
 
 @router.post("/admin/issues/{issue_id}/pause", response_class=HTMLResponse)
@@ -246,3 +253,14 @@ def cancel(
 ) -> Response:
     """Cancel a send: readers not yet mailed get nothing."""
     return _control(request, admin, session, issue_id, "cancel")
+
+
+@router.post("/admin/issues/{issue_id}/send-remaining", response_class=HTMLResponse)
+def send_remaining(
+    issue_id: int,
+    request: Request,
+    admin: AdminSession = Depends(admin_form),
+    session: Session = db_session,
+) -> Response:
+    """ "Send to the rest" after a cancel: only the readers whose copy the cancel stopped."""
+    return _control(request, admin, session, issue_id, "send_remaining")

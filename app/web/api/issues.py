@@ -1,4 +1,4 @@
-"""Issues over the admin API: draft or refresh a week, list, show, and edit a draft."""
+"""Issues over the admin API: draft or refresh a week, list, show, edit and delete a draft."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app import clock
-from app.issues.drafts import prepare_draft, requested_week, update_issue
+from app.issues.drafts import delete_draft, prepare_draft, requested_week, update_issue
 from app.issues.output import issue_out, issue_page, show_issue
 from app.issues.schemas import DraftIn, IssueEditIn, IssueOut, IssuePage
 from app.web.deps import SessionDep, SettingsDep, body_or_empty, json_body_routes
@@ -62,3 +62,14 @@ def update_issue_route(
     """Pin, drop (and unpin, undrop) posts, or change the subject or intro of a draft."""
     update_issue(session, issue_id=issue_id, **edit.changes(), now=clock.now(), settings=settings)
     return show_issue(session, issue_id=issue_id, settings=settings)
+
+
+@router.delete(
+    "/issues/{issue_id}",
+    status_code=204,
+    responses={**NO_ISSUE, **refusals({409: "only a draft can be deleted"})},
+)
+def delete_issue_route(issue_id: RowId, session: SessionDep) -> Response:
+    """Delete a draft (204); an issue whose send started is kept, with its history (409)."""
+    delete_draft(session, issue_id=issue_id)
+    return Response(status_code=204)

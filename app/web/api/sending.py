@@ -1,4 +1,5 @@
-"""Sending over the admin API: send, pause, resume, cancel, preview and test copies of an issue."""
+"""Sending over the admin API: send, pause, resume, cancel, send to the rest, preview and test
+copies of an issue."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from app import clock
-from app.delivery.control import cancel, pause, progress, resume
+from app.delivery.control import cancel, pause, progress, resume, send_remaining
 from app.delivery.engine import load_issue, start_send
 from app.delivery.messenger import transport_from_settings
 from app.delivery.schemas import PreviewFormat, Progress, TestCopiesIn, TestCopiesSent
@@ -49,6 +50,14 @@ def resume_send(issue_id: RowId, session: SessionDep) -> Progress:
 def cancel_send(issue_id: RowId, session: SessionDep) -> Progress:
     """Cancel a send: readers not yet mailed get nothing."""
     cancel(session, issue_id=issue_id, now=clock.now())
+    return Progress.model_validate(progress(session, issue_id))
+
+
+@router.post("/issues/{issue_id}/send-remaining", status_code=202, responses=REFUSED)
+def send_to_the_rest(issue_id: RowId, session: SessionDep) -> Progress:
+    """After a cancel, mail exactly the readers whose copy it stopped (`cancelled` rows), nobody
+    twice; a second call changes nothing. 409 unless the send was cancelled with readers left."""
+    send_remaining(session, issue_id=issue_id, now=clock.now())
     return Progress.model_validate(progress(session, issue_id))
 
 

@@ -16,8 +16,7 @@
     });
     box.querySelector(".fill").style.width = data.percent + "%";
     box.querySelector("[role=progressbar]").setAttribute("aria-valuenow", String(data.percent));
-    box.querySelector("[data-field=summary]").textContent =
-      format.format(data.done) + " of " + format.format(counts.total) + " done (" + data.percent + " %)";
+    box.querySelector("[data-field=summary]").textContent = data.summary;
     var reason = box.querySelector("[data-field=pause_reason]");
     reason.hidden = !data.pause_reason;
     reason.textContent = data.pause_reason ? "Paused: " + data.pause_reason : "";
