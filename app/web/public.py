@@ -19,7 +19,6 @@ from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRa
 from limits.storage import RedisStorage, storage_from_string
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.types import Message
 
 from app.readers.batcher import RateGate, SubscribeBatcher, SubscribeFailed, store_subscriptions
 from app.readers.names import InvalidName, clean_name
@@ -32,6 +31,7 @@ from app.readers.subscriptions import (
 from app.web.deps import (
     RateLimited,
     WebContext,
+    capped_request,
     check_rate,
     client_ip,
     rate_item,
@@ -120,26 +120,9 @@ def origin_allowed(request: Request, ctx: WebContext) -> bool:
 
 
 def _capped(request: Request) -> Request:
-    """The request with a body that is cut at MAX_BODY while it streams in.
-
-    Content-Length is checked first, but a chunked body has none: without counting as it
-    arrives, 60 MB would be read whole before the size check refused it.
-    """
+    """The request with a body cut at MAX_BODY while it streams in."""
     too_large = BadSubscribeRequest(413, f"The request is too large (at most {MAX_BODY:,} bytes).")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large
-    received = 0
-
-    async def receive() -> Message:
-        nonlocal received
-        message = await request.receive()
-        received += len(message.get("body", b""))
-        if received > MAX_BODY:
-            raise too_large
-        return message
-
-    return Request(request.scope, receive)
+    return capped_request(request, MAX_BODY, too_large)
 
 
 async def _read_subscribe_body(request: Request) -> tuple[dict[str, Any], bool]:
