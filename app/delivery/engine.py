@@ -160,6 +160,8 @@ class _Delivery:
         self.sign = dkim_signer(settings)
         self.domain = sender_domain(settings)
         self.base = settings.public_base_url
+        # Without DIGEST_BOUNCE_ADDRESS every copy has the same envelope sender: work it out once.
+        self.sender = None if settings.bounce_address else return_path(settings, None)
 
     def message(self, claimed: Claimed, address: str) -> bytes:
         """The reader's copy: the stored bytes with their address, Message-ID and link filled."""
@@ -186,7 +188,7 @@ class _Delivery:
         try:
             message = self.message(claimed, reader[0])
             ref = MailRef("digest", self.issue_id, claimed.subscriber_id)
-            sender = return_path(self.settings, ref)
+            sender = self.sender or return_path(self.settings, ref)
             transport.send(sender=sender, recipient=reader[0], message=message)
         except (DeliveryError, ValueError) as error:
             return self._failed(claimed, error)

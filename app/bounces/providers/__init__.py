@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.config import Settings
 from app.errors import DigestError, Invalid, NotFound, Unavailable
+from app.models import BounceKind
 from app.tokens import BOUNCE_TOKEN_IN_ADDRESS
 
 
@@ -133,6 +134,16 @@ def status_in(*texts: str | None) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def failure_status(kind: BounceKind, *texts: str | None) -> str | None:
+    """The status a failure report carries: the code in the provider's text when it agrees
+    with the kind (5 for hard, 4 for soft), else 5.0.0 or 4.0.0; None for a complaint."""
+    if kind is BounceKind.COMPLAINT:
+        return None
+    default = "5.0.0" if kind is BounceKind.HARD else "4.0.0"
+    found = status_in(*texts)
+    return found if found and found[0] == default[0] else default
 
 
 def cut(text: str | None, limit: int = 500) -> str | None:

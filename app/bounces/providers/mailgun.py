@@ -31,9 +31,9 @@ from app.bounces.providers import (
     Incoming,
     Unauthenticated,
     cut,
+    failure_status,
     read_json,
     shaped,
-    status_in,
     tokens_in,
 )
 from app.config import Settings
@@ -129,9 +129,9 @@ def read_event(data: EventData) -> Reading:
     status = diagnostic = None
     if kind is not BounceKind.COMPLAINT:
         delivery = data.delivery_status or _DeliveryStatus()
-        default = "5.0.0" if kind is BounceKind.HARD else "4.0.0"
-        found = status_in(delivery.enhanced_code, delivery.message, delivery.description)
-        status = found if found and found[0] == default[0] else default
+        status = failure_status(
+            kind, delivery.enhanced_code, delivery.message, delivery.description
+        )
         words = " ".join(str(part) for part in (delivery.code, delivery.message) if part)
         diagnostic = cut(words or delivery.description or data.reason)
     report = Report(

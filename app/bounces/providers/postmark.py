@@ -35,9 +35,9 @@ from app.bounces.providers import (
     Incoming,
     Unauthenticated,
     cut,
+    failure_status,
     read_json,
     shaped,
-    status_in,
     tokens_in,
 )
 from app.config import Settings
@@ -114,11 +114,7 @@ def read_event(event: Event) -> Reading:
     kind = _KINDS.get(name)
     if kind is None:
         return Reading(note=f"Postmark bounce type {name or '?'}: not applied", tokens=tokens)
-    status = None
-    if kind is not BounceKind.COMPLAINT:
-        default = "5.0.0" if kind is BounceKind.HARD else "4.0.0"
-        found = status_in(event.details, event.description)
-        status = found if found and found[0] == default[0] else default
+    status = failure_status(kind, event.details, event.description)
     report = Report(
         kind=kind,
         recipient=event.email,

@@ -35,6 +35,7 @@ from app.bounces.providers import (
     Misconfigured,
     Unauthenticated,
     cut,
+    failure_status,
     read_json,
     shaped,
     status_in,
@@ -112,11 +113,7 @@ def read_event(event: Event) -> Reading:
     if kind is None:
         what = " ".join(part for part in (event.event, event.type or event.reason) if part)
         return Reading(note=f"SendGrid {what} event: not applied", tokens=tokens)
-    status = None
-    if kind is not BounceKind.COMPLAINT:
-        default = "5.0.0" if kind is BounceKind.HARD else "4.0.0"
-        found = status_in(event.status, event.reason)
-        status = found if found and found[0] == default[0] else default
+    status = failure_status(kind, event.status, event.reason)
     report = Report(
         kind=kind,
         recipient=event.email,
