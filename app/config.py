@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.mailservers import parse_mailbox_url, parse_smtp_url
+from app.sections import DEFAULT_SECTIONS, Sections, parse_sections
 
 DEFAULT_TOPICS = (
     "sustainability",
@@ -96,6 +97,12 @@ class Settings(BaseSettings):
     tagline: str = "Weekly. Free. Your Top 10 Sustainability & Energy Posts."
     postal_address: str = PLACEHOLDER_POSTAL_ADDRESS
     topics: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_TOPICS))
+    # Reader-selectable sections (`app.sections`): "Label: kw, kw | Label: kw, …".
+    sections: Annotated[Sections, NoDecode] = Field(
+        default_factory=lambda: Sections(parse_sections(DEFAULT_SECTIONS))
+    )
+    # How long a "Manage your subscription" link works; every mail carries a fresh one.
+    manage_link_days: int = Field(default=120, ge=1, le=3650)
     subscribe_rate: str = "10/minute"
     login_rate: str = "5/minute"
     # Failed logins per account, whatever the address they come from (an IP limit alone lets a
@@ -166,6 +173,13 @@ class Settings(BaseSettings):
                     f"{str(part)!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8)"
                 ) from None
         return tuple(networks)
+
+    @field_validator("sections", mode="before")
+    @classmethod
+    def _parse_sections(cls, value: object) -> object:
+        if isinstance(value, str):
+            return Sections(parse_sections(value))
+        return value
 
     @field_validator("topics")
     @classmethod

@@ -92,6 +92,21 @@ class Subscriber(Base):
     # so an import of that address again is refused; `email` then holds a placeholder.
     email_hash: Mapped[str | None] = mapped_column(String(80), index=True)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The reader's preferences (their preference centre, `/manage/{token}`): the selection key
+    # of the sections they chose ("" = everything, `app.sections`), "weekly" or "monthly", and
+    # the moment a pause ends (no mail while it is in the future).
+    sections: Mapped[str] = mapped_column(String(500), default="")
+    cadence: Mapped[str] = mapped_column(String(10), default="weekly")
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Cadence(StrEnum):
+    """How often a reader gets mail: every week's issue, or a monthly best-of."""
+
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+    ALL = nonmember((WEEKLY, MONTHLY))
 
 
 class ConsentEvent(Base):
@@ -108,6 +123,8 @@ class ConsentEvent(Base):
     user_agent: Mapped[str | None] = mapped_column(String(400))
     channel: Mapped[str] = mapped_column(String(100))
     consent_text_version: Mapped[str | None] = mapped_column(String(40))
+    # What a preference change set, e.g. "sections: Wind, Policy" or "pause: 3 weeks".
+    detail: Mapped[str | None] = mapped_column(String(300))
 
 
 class BounceKind(StrEnum):
@@ -222,8 +239,12 @@ class Issue(Base):
     test_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     test_sent_to: Mapped[str | None] = mapped_column(Text)
 
+    # The overall list only; `app.issues.segments` reads the section items beside it.
     items: Mapped[list[IssueItem]] = relationship(
-        back_populates="issue", order_by="IssueItem.rank", cascade="all, delete-orphan"
+        back_populates="issue",
+        order_by="IssueItem.rank",
+        cascade="all, delete-orphan",
+        primaryjoin="and_(Issue.id == IssueItem.issue_id, IssueItem.overall.is_(True))",
     )
 
 
@@ -240,6 +261,12 @@ class IssueItem(Base):
     score: Mapped[float] = mapped_column(Float)
     reasons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     clicks: Mapped[int] = mapped_column(Integer, default=0)
+    # The sections the post is in, as a selection key ("grid,wind"; "" = none of them).
+    sections: Mapped[str] = mapped_column(String(500), default="")
+    # In the overall top 10 (everyone's list, the archive's). The others are a section's best
+    # beyond it, listed only to readers of that section (`app.issues.segments`); their rank
+    # continues the overall order.
+    overall: Mapped[bool] = mapped_column(Boolean, default=True)
 
     issue: Mapped[Issue] = relationship(back_populates="items")
     post: Mapped[Post] = relationship()
@@ -288,6 +315,30 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which rendering of the issue this reader gets (`IssueSegment.number`); NULL on rows of
+    # sends from before segments, which all used `Issue.message_template`.
+    segment: Mapped[int | None] = mapped_column(Integer)
+
+
+class IssueSegment(Base):
+    """One rendering of an issue: the readers who chose the same sections and cadence.
+
+    Fixed when the send starts, with its list of items and the finished message (compiled and
+    encoded once for all its readers).
+    """
+
+    __tablename__ = "issue_segments"
+    __table_args__ = (UniqueConstraint("issue_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    sections: Mapped[str] = mapped_column(String(500))  # the selection key ("" = everything)
+    cadence: Mapped[str] = mapped_column(String(10))
+    item_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # IssueItem ids, in order
+    readers: Mapped[int] = mapped_column(Integer, default=0)
+    message_template: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AdminUser(Base):

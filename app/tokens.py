@@ -18,7 +18,8 @@ UNSUBSCRIBE = "unsubscribe"
 CLICK = "click"
 ADMIN_SESSION = "admin-session"
 CSRF = "csrf"
-PURPOSES = (CONFIRM, UNSUBSCRIBE, CLICK, ADMIN_SESSION, CSRF)
+MANAGE = "manage"
+PURPOSES = (CONFIRM, UNSUBSCRIBE, CLICK, ADMIN_SESSION, CSRF, MANAGE)
 
 
 class InvalidToken(ValueError):

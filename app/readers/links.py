@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.models import Subscriber
-from app.readers.subscriptions import confirm_token, unsubscribe_token
+from app.readers.subscriptions import confirm_token, manage_token, unsubscribe_token
 from app.tokens import Signer
 
 # The unsubscribe path of previews and test copies to addresses that are no reader: a page that
@@ -28,18 +28,27 @@ class ReaderLinks:
     """The links every list mail to one reader carries (footer and List-Unsubscribe header)."""
 
     unsubscribe: str
+    manage: str  # the preference centre ("Manage your subscription")
 
 
-def reader_links(base_url: str, signer: Signer, subscriber_id: int) -> ReaderLinks:
-    """The reader's own links; the unsubscribe token never expires, so old mails keep working."""
+def reader_links(
+    base_url: str, signer: Signer, subscriber_id: int, *, now: datetime | None = None
+) -> ReaderLinks:
+    """The reader's own links. The unsubscribe token never expires, so old mails keep working;
+    the preference-centre token is stamped `now` (the clock when None) and lasts
+    `DIGEST_MANAGE_LINK_DAYS`."""
     return ReaderLinks(
-        unsubscribe=f"{base_url}/unsubscribe/{unsubscribe_token(signer, subscriber_id)}"
+        unsubscribe=f"{base_url}/unsubscribe/{unsubscribe_token(signer, subscriber_id)}",
+        manage=f"{base_url}/manage/{manage_token(signer, subscriber_id, now=now)}",
     )
 
 
 def preview_links(base_url: str) -> ReaderLinks:
     """The links of a preview, or of a test copy to an address that belongs to no reader."""
-    return ReaderLinks(unsubscribe=f"{base_url}/unsubscribe/{PREVIEW_TOKEN}")
+    return ReaderLinks(
+        unsubscribe=f"{base_url}/unsubscribe/{PREVIEW_TOKEN}",
+        manage=f"{base_url}/manage/{PREVIEW_TOKEN}",
+    )
 
 
 def confirm_url(base_url: str, signer: Signer, subscriber: Subscriber, *, now: datetime) -> str:

@@ -18,7 +18,7 @@ from app.db import enqueue
 from app.errors import Invalid
 from app.models import ConsentEvent, Subscriber, SubscriberStatus, UTCDateTime
 from app.readers.names import clean_name, one_line_name
-from app.tokens import CONFIRM, UNSUBSCRIBE, InvalidToken, Signer
+from app.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, InvalidToken, Signer
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
 
@@ -80,15 +80,11 @@ def record_consent(
     requester: Requester,
     now: datetime,
     consent_text_version: str | None = None,
+    detail: str | None = None,
 ) -> None:
-    """Append one event to the reader's consent record."""
-    session.add(
-        ConsentEvent(
-            **_consent_row(
-                subscriber.id, subscriber.email, kind, requester, now, consent_text_version
-            )
-        )
-    )
+    """Append one event to the reader's consent record (`detail`: what a change set)."""
+    row = _consent_row(subscriber.id, subscriber.email, kind, requester, now, consent_text_version)
+    session.add(ConsentEvent(**row, detail=detail and detail[:300]))
 
 
 def _consent_row(
@@ -264,6 +260,24 @@ def confirm_token(signer: Signer, subscriber: Subscriber, *, now: datetime) -> s
 def unsubscribe_token(signer: Signer, subscriber_id: int) -> str:
     """The unsubscribe token; it never expires, so links in old mails keep working."""
     return signer.dumps(UNSUBSCRIBE, {"s": subscriber_id})
+
+
+def manage_token(signer: Signer, subscriber_id: int, *, now: datetime | None = None) -> str:
+    """The preference-centre token: it names the reader and when it was made. Every mail
+    carries a fresh one; `subscriber_for_manage` refuses one older than its max age."""
+    return signer.dumps(MANAGE, {"s": subscriber_id}, now=now)
+
+
+def subscriber_for_manage(
+    session: Session, *, signer: Signer, token: str, now: datetime, max_age: timedelta
+) -> Subscriber:
+    """The reader a preference-centre token names; `InvalidToken` if it is forged, too old, or
+    names a reader who is no longer there (erased)."""
+    payload = signer.loads(MANAGE, token, now=now, max_age=int(max_age.total_seconds()))
+    subscriber = _subscriber_from(session, payload)
+    if subscriber.erased_at is not None:
+        raise InvalidToken("This link is no longer valid.")
+    return subscriber
 
 
 def subscriber_for_confirm(
