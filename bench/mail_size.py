@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emails.compose import UNSUBSCRIBE_PLACEHOLDER  # noqa: E402
+from emails.compose import MANAGE_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER  # noqa: E402
 from emails.encoding import base64_size, qp_size  # noqa: E402
 from emails.render import render_digest  # noqa: E402
 from tests.test_emails import sample_content  # noqa: E402
@@ -33,7 +33,9 @@ def main() -> None:
     digests = {"typical": sample_content()}
     digests.update({f"worst {script}": worst_case_content(script) for script in SCRIPTS})
     for name, content in digests.items():
-        rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+        rendered = render_digest(
+            content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+        )
         for part, body in (("html", rendered.html), ("text", rendered.text)):
             qp, b64 = qp_size(body), base64_size(body)
             print(

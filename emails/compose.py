@@ -3,7 +3,9 @@
 The body parts are encoded here rather than by the `email` package, so that every place a
 per-reader value goes is known exactly. Each part is quoted-printable or base64, whichever is
 smaller for its content (`emails.encoding` says how a value is placed in each); the headers are
-literal lines with the reader's own lines (To, Message-ID, List-Unsubscribe) as slots.
+literal lines with the reader's own lines (To, Message-ID, List-Unsubscribe) as slots. In the
+bodies, two per-reader URLs have slots: the unsubscribe link and the preference-centre link
+("Manage your subscription"); the List-Unsubscribe header is always the unsubscribe URL.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import cached_property
 
 import dkim
 
@@ -27,9 +30,10 @@ from emails.headers import (
     text_header,
 )
 
-# "%%" never survives rendering of untrusted text (render.clean_text breaks it), so this
-# marker in a rendered body can only come from our own templates.
+# "%%" never survives rendering of untrusted text (render.clean_text breaks it), so these
+# markers in a rendered body can only come from our own templates.
 UNSUBSCRIBE_PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
+MANAGE_PLACEHOLDER = "%%MANAGE_URL%%"
 
 MAX_HEADER_LINE = 998
 
@@ -70,7 +74,8 @@ _MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>
 _KIND = re.compile(r"[a-z][a-z0-9-]*")
 _DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
 
-# The slots a template leaves open; fill() supplies their bytes.
+# The slots a template leaves open; fill() supplies their bytes. The names are stored with the
+# template (dumps), so they never change: "url_*" are the unsubscribe link's.
 _TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML = (
     "to",
     "message_id",
@@ -78,7 +83,17 @@ _TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML = (
     "url_text",
     "url_html",
 )
-_SLOTS = frozenset({_TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML})
+_MANAGE_TEXT, _MANAGE_HTML = "manage_text", "manage_html"
+_SLOTS = frozenset(
+    {_TO, _MESSAGE_ID_SLOT, _LIST_UNSUBSCRIBE, _URL_TEXT, _URL_HTML, _MANAGE_TEXT, _MANAGE_HTML}
+)
+_UNSUBSCRIBE_SLOTS, _MANAGE_SLOTS = (
+    frozenset({_URL_TEXT, _URL_HTML}),
+    frozenset({_MANAGE_TEXT, _MANAGE_HTML}),
+)
+# Each body's placeholders and the slots they become, the text part's and the HTML part's.
+_TEXT_SLOTS = {UNSUBSCRIBE_PLACEHOLDER: _URL_TEXT, MANAGE_PLACEHOLDER: _MANAGE_TEXT}
+_HTML_SLOTS = {UNSUBSCRIBE_PLACEHOLDER: _URL_HTML, MANAGE_PLACEHOLDER: _MANAGE_HTML}
 _TEMPLATE_MAGIC = b"weekly-digest-template/1\n"
 
 
@@ -97,13 +112,53 @@ def _check(value: str, pattern: re.Pattern[str], field: str) -> str:
     return value
 
 
-def _check_url(url: str) -> str:
-    _check(url, _PRINTABLE, "unsubscribe_url")
+def _check_url(url: str, field: str) -> str:
+    """A reader's URL as it may go into a header or an href: http(s), visible ASCII, no < or >.
+
+    Its length is capped at what one List-Unsubscribe header line can hold, for either URL.
+    """
+    # _PRINTABLE without a regex (two URLs a message): visible ASCII is printable but no space.
+    if not isinstance(url, str) or not (url.isascii() and url.isprintable()) or " " in url:
+        raise ValueError(f"{field} must be printable ASCII without line breaks, got {url!r}")
     if not url.lower().startswith(("https://", "http://")) or "<" in url or ">" in url:
-        raise ValueError(f"unsubscribe_url must be an http(s) URL, got {url!r}")
+        raise ValueError(f"{field} must be an http(s) URL, got {url!r}")
     if len("List-Unsubscribe: <>") + len(url) > MAX_HEADER_LINE:
-        raise ValueError("unsubscribe_url is too long for one header line")
+        raise ValueError(f"{field} is too long for one header line")
     return url
+
+
+@dataclass(frozen=True)
+class _SlotForms:
+    """Which slots a template fills QP-encoded (in its QP parts) and which raw (in base64
+    tails): fill() makes only the forms a template has, as it runs once per message."""
+
+    encoded: frozenset[str]
+    raw: frozenset[str]
+
+    @classmethod
+    def of(cls, parts: tuple[BodyPart, ...]) -> _SlotForms:
+        tails = (piece for part in parts if isinstance(part, Base64Tail) for piece in part.pieces)
+        return cls(
+            encoded=frozenset(part for part in parts if isinstance(part, str)),
+            raw=frozenset(piece for piece in tails if isinstance(piece, str)),
+        )
+
+    def put(
+        self,
+        url: str,
+        slots: tuple[str, str],
+        values: dict[str, bytes],
+        raw: dict[str, bytes],
+    ) -> None:
+        """Add a URL's values for its (text, HTML) slots: QP-encoded to `values`, raw to `raw`."""
+        for slot, value in zip(slots, (url, None), strict=True):
+            if slot not in self.encoded and slot not in self.raw:
+                continue
+            value = value if value is not None else html.escape(url)
+            if slot in self.encoded:
+                values[slot] = qp_encode_value(value)
+            if slot in self.raw:
+                raw[slot] = value.encode("ascii")
 
 
 @dataclass(frozen=True)
@@ -112,33 +167,47 @@ class MessageTemplate:
 
     parts: tuple[BodyPart, ...]
     needs_unsubscribe: bool
+    # False for every template stored before the preference-centre link existed.
+    needs_manage: bool = False
 
-    def fill(self, *, to: str, message_id: str, unsubscribe_url: str | None) -> bytes:
-        """The finished message for one reader: To, Message-ID and unsubscribe URL filled in."""
+    @cached_property
+    def _forms(self) -> _SlotForms:
+        return _SlotForms.of(self.parts)
+
+    def fill(
+        self,
+        *,
+        to: str,
+        message_id: str,
+        unsubscribe_url: str | None,
+        manage_url: str | None = None,
+    ) -> bytes:
+        """The finished message for one reader: To, Message-ID and their two URLs filled in."""
         _check(to, _HEADER_TEXT, "to")
         if "@" not in to or len(to) > 900:
             raise ValueError(f"to must be an email address, got {to!r}")
         _check(message_id, _MESSAGE_ID, "message_id")
+        # Base64 tails take the values as they are (`raw`); QP parts take them QP-encoded.
+        values: dict[str, bytes] = {}
+        raw: dict[str, bytes] = {}
         if unsubscribe_url is None:
             if self.needs_unsubscribe:
                 raise ValueError("this message has an unsubscribe link: unsubscribe_url is needed")
-            values = {_LIST_UNSUBSCRIBE: b"", _URL_TEXT: b"", _URL_HTML: b""}
-            raw = values
+            values[_LIST_UNSUBSCRIBE] = b""
         else:
-            url = _check_url(unsubscribe_url)
-            escaped = html.escape(url)
-            # Base64 tails take the values as they are; QP parts take them QP-encoded.
-            raw = {_URL_TEXT: url.encode("ascii"), _URL_HTML: escaped.encode("ascii")}
+            url = _check_url(unsubscribe_url, "unsubscribe_url")
+            self._forms.put(url, (_URL_TEXT, _URL_HTML), values, raw)
             # Never folded: RFC 2369 forbids whitespace inside <...>, and a fold before "<" leaves
             # a leading space some parsers keep. One line up to 998 bytes is legal (RFC 5322).
-            values = {
-                _LIST_UNSUBSCRIBE: (
-                    f"List-Unsubscribe: <{url}>\r\n"
-                    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
-                ).encode("ascii"),
-                _URL_TEXT: qp_encode_value(url),
-                _URL_HTML: qp_encode_value(escaped),
-            }
+            values[_LIST_UNSUBSCRIBE] = (
+                f"List-Unsubscribe: <{url}>\r\n"
+                "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            ).encode("ascii")
+        if manage_url is not None:
+            url = _check_url(manage_url, "manage_url")
+            self._forms.put(url, (_MANAGE_TEXT, _MANAGE_HTML), values, raw)
+        elif self.needs_manage:
+            raise ValueError("this message has a preference-centre link: manage_url is needed")
         values[_TO] = f"To: {to}\r\n".encode("ascii")
         values[_MESSAGE_ID_SLOT] = f"Message-ID: {message_id}\r\n".encode("ascii")
         return b"".join(
@@ -163,7 +232,10 @@ class MessageTemplate:
                 index.append({"base64": [_index_entry(piece, literals) for piece in part.pieces]})
             else:
                 index.append(_index_entry(part, literals))
-        head = json.dumps({"needs_unsubscribe": self.needs_unsubscribe, "parts": index})
+        head_fields: dict[str, object] = {"needs_unsubscribe": self.needs_unsubscribe}
+        if self.needs_manage:  # without it, the index is the one older code wrote and reads
+            head_fields["needs_manage"] = True
+        head = json.dumps({**head_fields, "parts": index})
         return _TEMPLATE_MAGIC + head.encode("ascii") + b"\n" + b"".join(literals)
 
     @classmethod
@@ -175,7 +247,8 @@ class MessageTemplate:
         try:
             index = json.loads(head)
             entries, needs = index["parts"], index["needs_unsubscribe"]
-        except (ValueError, KeyError, TypeError) as error:
+            needs_manage = index.get("needs_manage", False)  # absent in templates stored before it
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"stored message template has a bad index: {error}") from None
         reader = _LiteralReader(literals)
         parts: list[BodyPart] = []
@@ -185,9 +258,14 @@ class MessageTemplate:
                 parts.append(Base64Tail(pieces=tuple(reader.part(piece) for piece in pieces)))
             else:
                 parts.append(reader.part(entry))
-        if reader.offset != len(literals) or not isinstance(needs, bool):
+        # fill() trusts the flags to say which URLs it needs: they must match the slots.
+        forms = _SlotForms.of(tuple(parts))
+        slots = forms.encoded | forms.raw
+        flags_ok = needs == bool(slots & _UNSUBSCRIBE_SLOTS) and isinstance(needs, bool)
+        flags_ok &= needs_manage is bool(slots & _MANAGE_SLOTS)
+        if reader.offset != len(literals) or not flags_ok:
             raise ValueError("stored message template is truncated or corrupt")
-        return cls(parts=tuple(parts), needs_unsubscribe=needs)
+        return cls(parts=tuple(parts), needs_unsubscribe=needs, needs_manage=needs_manage)
 
 
 def _index_entry(part: bytes | str, literals: list[bytes]) -> int | str:
@@ -260,12 +338,8 @@ def _template(
 ) -> MessageTemplate:
     # "=_" is never valid QP and "_" never base64, so the boundary cannot occur in a body.
     boundary = "=_wd_" + secrets.token_hex(12)
-    text_encoding, text_parts = encode_body(
-        rendered.text, placeholder=UNSUBSCRIBE_PLACEHOLDER, slot=_URL_TEXT
-    )
-    html_encoding, html_parts = encode_body(
-        rendered.html, placeholder=UNSUBSCRIBE_PLACEHOLDER, slot=_URL_HTML
-    )
+    text_encoding, text_parts = encode_body(rendered.text, placeholders=_TEXT_SLOTS)
+    html_encoding, html_parts = encode_body(rendered.html, placeholders=_HTML_SLOTS)
     alternative = (
         f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
         f"--{boundary}\r\n"
@@ -295,8 +369,13 @@ def _template(
             merged[-1] += part
         else:
             merged.append(part)
-    needs = UNSUBSCRIBE_PLACEHOLDER in rendered.text or UNSUBSCRIBE_PLACEHOLDER in rendered.html
-    return MessageTemplate(parts=tuple(merged), needs_unsubscribe=needs)
+    forms = _SlotForms.of(tuple(merged))
+    slots = forms.encoded | forms.raw
+    return MessageTemplate(
+        parts=tuple(merged),
+        needs_unsubscribe=bool(slots & _UNSUBSCRIBE_SLOTS),
+        needs_manage=bool(slots & _MANAGE_SLOTS),
+    )
 
 
 def build_template(

@@ -1,17 +1,19 @@
 """Each body part's transfer encoding: quoted-printable or base64, whichever is smaller.
 
-The message is encoded once per issue and each reader's unsubscribe URL is put into the encoded
-bytes later (`MessageTemplate.fill`), so the encoding must leave a known place for that value:
+The message is encoded once per issue and each reader's own URLs (unsubscribe, preference centre)
+are put into the encoded bytes later (`MessageTemplate.fill`), so the encoding must leave a known
+place for each value; the body marks those places with placeholders, each naming its slot:
 
 - Quoted-printable: each literal stretch of body is encoded on its own and ends with a soft line
   break, and the value is QP-encoded at fill time on lines of its own. Soft breaks vanish on
   decoding, so the reader sees literal + value + literal, and no encoded line can exceed 76
   characters whatever the value.
 - Base64 turns every 3 bytes into 4 characters, so a value of unknown length cannot be dropped
-  into the encoded text. The part is split where its first placeholder starts, rounded down to a
-  whole base64 line (57 bytes): everything before is encoded once; the rest (for a digest, the
-  footer: a few hundred bytes) is kept raw as a `Base64Tail` and encoded with the reader's value
-  at fill time. The wire bytes are then exactly those of encoding the whole filled part.
+  into the encoded text. The part is split where its first placeholder (of any slot) starts,
+  rounded down to a whole base64 line (57 bytes): everything before is encoded once; the rest
+  (for a digest, the footer: a few hundred bytes) is kept raw as a `Base64Tail` and encoded with
+  the reader's values at fill time. The wire bytes are then exactly those of encoding the whole
+  filled part.
 
 Markup and English prose are nearly all ASCII, which QP keeps as is (base64 costs a third more);
 accented and non-Latin text costs QP three characters a byte ("é" is "=C3=A9"), base64 4/3. Which
@@ -21,6 +23,8 @@ one wins depends on the mix, so both are measured on the part's own bytes and th
 from __future__ import annotations
 
 import binascii
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 QP, BASE64 = "quoted-printable", "base64"
@@ -67,6 +71,9 @@ def qp_encode_segment(text: str, *, open_end: bool) -> str:
 
 def qp_encode_value(value: str) -> bytes:
     """QP-encode a visible-ASCII value on lines of its own, each ending in a soft break."""
+    if "=" not in value:  # most URLs (tokens are base64url): plain pieces, once per message
+        pieces = (value[start : start + QP_PIECE] for start in range(0, len(value), QP_PIECE))
+        return "".join(piece + SOFT_BREAK for piece in pieces).encode("ascii")
     encoded = value.replace("=", "=3D")
     pieces = []
     start = 0
@@ -117,41 +124,67 @@ def qp_size(body: str) -> int:
 
 def base64_size(body: str) -> int:
     """Bytes of `body` as base64 lines with CRLF, line ends as CRLF first (as mail carries them)."""
-    size = len(body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8"))
+    size = len(_crlf_bytes(body))
     return -(-size // BASE64_LINE) * (BASE64_CHARS + 2)  # and a CRLF per started line
 
 
-def _qp_parts(body: str, placeholder: str, slot: str) -> list[BodyPart]:
-    pieces = body.split(placeholder)
+def _splitter(placeholders: Mapping[str, str]) -> re.Pattern[bytes]:
+    """One pattern that finds any placeholder, with a group so `split` keeps what it found."""
+    if not placeholders or not all(name and name.isascii() for name in placeholders):
+        raise ValueError("placeholders must be non-empty ASCII")
+    # Longest first: of two placeholders that start alike, the longer one is the one meant.
+    names = sorted(placeholders, key=len, reverse=True)
+    return re.compile(b"(" + b"|".join(re.escape(name.encode("ascii")) for name in names) + b")")
+
+
+def _split(data: bytes, placeholders: Mapping[str, str]) -> list[bytes | str]:
+    """`data` cut at each placeholder: literal bytes and slot names, alternating, literal first."""
+    pieces = _splitter(placeholders).split(data)
+    return [
+        placeholders[piece.decode("ascii")] if odd % 2 else piece
+        for odd, piece in enumerate(pieces)
+    ]
+
+
+def _crlf_bytes(body: str) -> bytes:
+    """The body as mail carries it: UTF-8, every line end CRLF."""
+    return body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
+
+
+def _qp_parts(body: str, placeholders: Mapping[str, str]) -> list[BodyPart]:
+    # Placeholders are ASCII, so cutting the UTF-8 bytes at them never splits a character.
+    pieces = _split(body.encode("utf-8"), placeholders)
     parts: list[BodyPart] = []
     for index, piece in enumerate(pieces):
-        last = index == len(pieces) - 1
-        parts.append(qp_encode_segment(piece, open_end=not last).encode("ascii"))
-        if not last:
-            parts.append(slot)
+        if isinstance(piece, str):
+            parts.append(piece)
+        else:
+            last = index == len(pieces) - 1
+            text = piece.decode("utf-8")
+            parts.append(qp_encode_segment(text, open_end=not last).encode("ascii"))
     return parts
 
 
-def _base64_parts(body: str, placeholder: str, slot: str) -> list[BodyPart]:
-    data = body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
-    first = data.find(placeholder.encode("ascii"))
-    if first == -1:
+def _base64_parts(body: str, placeholders: Mapping[str, str]) -> list[BodyPart]:
+    data = _crlf_bytes(body)
+    found = _splitter(placeholders).search(data)
+    if found is None:
         return [base64_lines(data)]
-    start = first - first % BASE64_LINE
-    pieces: list[bytes | str] = []
-    for index, piece in enumerate(data[start:].split(placeholder.encode("ascii"))):
-        pieces.extend([slot, piece] if index else [piece])
-    return [base64_lines(data[:start]), Base64Tail(pieces=tuple(pieces))]
+    start = found.start() - found.start() % BASE64_LINE
+    tail = _split(data[start:], placeholders)
+    return [base64_lines(data[:start]), Base64Tail(pieces=tuple(tail))]
 
 
-def encode_body(body: str, *, placeholder: str, slot: str) -> tuple[str, list[BodyPart]]:
-    """(Content-Transfer-Encoding, parts): literal wire bytes with `slot` for each placeholder.
+def encode_body(body: str, *, placeholders: Mapping[str, str]) -> tuple[str, list[BodyPart]]:
+    """(Content-Transfer-Encoding, parts): literal wire bytes with a slot for each placeholder.
 
-    In QP parts the slot takes the QP-encoded value; in a `Base64Tail` the raw value. The QP
-    form is made first and measured (the slots' soft breaks included); QP wins a tie.
+    `placeholders` maps each placeholder to the name of its slot. In QP parts a slot takes the
+    QP-encoded value; in a `Base64Tail`, which starts before the first placeholder of any slot,
+    the raw value. The QP form is made first and measured (the slots' soft breaks included);
+    QP wins a tie.
     """
-    qp_parts = _qp_parts(body, placeholder, slot)
+    qp_parts = _qp_parts(body, placeholders)
     qp_bytes = sum(len(part) for part in qp_parts if isinstance(part, bytes))
     if base64_size(body) < qp_bytes:
-        return BASE64, _base64_parts(body, placeholder, slot)
+        return BASE64, _base64_parts(body, placeholders)
     return QP, qp_parts

@@ -15,7 +15,7 @@ import mjml
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from emails.compose import UNSUBSCRIBE_PLACEHOLDER, Rendered
+from emails.compose import MANAGE_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, Rendered
 
 TEMPLATE_DIR = Path(__file__).parent
 SUMMARY_CHARS = 220
@@ -28,6 +28,13 @@ TEXT_WIDTH = 72
 # cut to SOURCE_CHARS (the card's own source too, its author to AUTHOR_CHARS) so a hostile or
 # odd feed title cannot fill the card.
 ALSO_IN_NAMES, SOURCE_CHARS, AUTHOR_CHARS = 4, 40, 60
+# A card's section tag names the sections that fit in SECTION_CHARS columns, then says "+N": a
+# quiet line, never a second headline. Ten of them at the worst (a post in all twelve sections,
+# labels of 40 characters in any script) must not push a digest past Gmail's clip, nor may the
+# reader's selection line under the intro, cut to SELECTION_CHARS.
+SECTION_CHARS, SELECTION_CHARS = 28, 140
+# The per-reader links a template compiled once for every reader leaves as placeholders.
+_PLACEHOLDERS = frozenset({UNSUBSCRIBE_PLACEHOLDER, MANAGE_PLACEHOLDER})
 
 # C0/C1 controls and the bidi overrides that can disguise text; whitespace is collapsed separately.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -49,6 +56,7 @@ class DigestCard:
     summary: str
     image_url: str | None
     also_in: tuple[str, ...] = ()  # the story's other outlets, best first
+    sections: tuple[str, ...] = ()  # labels of the reader's sections the post is in
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class DigestContent:
     archive_url: str
     signup_url: str
     web_url: str | None
+    # Per segment: "Picked for your sections: Wind and Policy." under the intro.
+    selection_note: str | None = None
 
 
 def clean_text(value: object) -> str:
@@ -78,8 +88,6 @@ def clean_text(value: object) -> str:
 def safe_url(value: object) -> str | None:
     """An http(s) URL made attribute-safe, or None when the value is not one."""
     url = _CONTROL.sub("", str(value or "")).strip()
-    if url == UNSUBSCRIBE_PLACEHOLDER:
-        return url
     if not url or any(ch.isspace() for ch in url):
         return None
     try:
@@ -94,6 +102,11 @@ def safe_url(value: object) -> str | None:
         except UnicodeError:
             return None
     return quote(url, safe=_URL_SAFE).replace("%%", "%25%25")
+
+
+def _columns(text: str) -> int:
+    """Columns `text` takes on screen: a wide character (CJK, emoji) takes two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 def _fitting(text: str, columns: int) -> int:
@@ -137,13 +150,39 @@ def also_in_line(names: tuple[str, ...] | list[str], source: str) -> str | None:
     return f"Also in: {listed}" + (f" and {more} more" if more > 0 else "")
 
 
+def section_tag(labels: tuple[str, ...] | list[str]) -> str | None:
+    """ "Wind · Policy +1": the card's sections, cleaned, without repeats, as many as fit in
+    SECTION_CHARS columns (the first one cut to fit), then how many more; None when none."""
+    seen: set[str] = set()
+    shown: list[str] = []
+    width = more = 0
+    for label in labels:
+        label = clip(label, SECTION_CHARS)
+        if not label or label.casefold() in seen:
+            continue
+        seen.add(label.casefold())
+        wide = _columns(label) + (3 if shown else 0)  # " · " before all but the first
+        if shown and width + wide > SECTION_CHARS:
+            more += 1
+        else:
+            shown.append(label)
+            width += wide
+    return (" · ".join(shown) + (f" +{more}" if more else "")) or None
+
+
 def _wrap(value: str, width: int = TEXT_WIDTH) -> str:
     """Wrap prose for the plain-text part without breaking words or URLs."""
     return textwrap.fill(value, width, break_long_words=False, break_on_hyphens=False)
 
 
 def _own_url(value: str, field: str) -> str:
-    """Our own links (confirm, unsubscribe, archive) must be valid: fail loudly, never drop them."""
+    """Our own links (confirm, unsubscribe, archive) must be valid: fail loudly, never drop them.
+
+    Only these may be a per-reader placeholder: a post's link or image URL that spelled one
+    would otherwise be filled with each reader's own unsubscribe or preference-centre URL.
+    """
+    if value in _PLACEHOLDERS:
+        return value
     url = safe_url(value)
     if url is None:
         raise ValueError(f"{field} must be an http(s) URL, got {value!r}")
@@ -244,9 +283,14 @@ def render_welcome(
     archive_url: str,
     postal_address: str,
     name: str | None,
+    manage_url: str | None = None,
 ) -> Rendered:
-    """The welcome email sent after confirming: what to expect, and how to leave."""
+    """The welcome email sent after confirming: what to expect, where to change it, how to leave.
+
+    Without `manage_url` the mail has no "Manage your subscription" link.
+    """
     context = {
+        "manage_url": _own_url(manage_url, "manage_url") if manage_url is not None else None,
         "site_name": clean_text(site_name),
         "tagline": clean_text(tagline),
         "name": clean_text(name) or None,
@@ -261,7 +305,9 @@ def render_welcome(
     )
 
 
-def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict[str, object]:
+def _digest_context(
+    content: DigestContent, unsubscribe_url: str | None, manage_url: str | None
+) -> dict[str, object]:
     """The digest's template values, every untrusted field cleaned and every URL checked."""
     cards = [
         {
@@ -273,6 +319,7 @@ def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict
             "read_minutes": int(card.read_minutes) if card.read_minutes else None,
             "summary": clip(card.summary),
             "also_in": also_in_line(card.also_in, card.source),
+            "sections": section_tag(card.sections),
             "image": safe_url(card.image_url),
         }
         for card in content.cards
@@ -282,6 +329,7 @@ def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict
         "tagline": clean_text(content.tagline),
         "week_label": clean_text(content.week_label),
         "intro": clean_text(content.intro),
+        "selection_note": clip(content.selection_note, SELECTION_CHARS) or None,
         "preview": _preview(content.intro, cards),
         "cards": cards,
         "postal_address": clean_text(content.postal_address),
@@ -289,6 +337,7 @@ def _digest_context(content: DigestContent, unsubscribe_url: str | None) -> dict
         "signup_url": _own_url(content.signup_url, "signup_url"),
         "web_url": _own_url(content.web_url, "web_url") if content.web_url else None,
         "unsubscribe_url": unsubscribe_url,
+        "manage_url": manage_url,
     }
 
 
@@ -299,9 +348,14 @@ def _preview(intro: str, cards: list[dict[str, object]]) -> str:
     return clip("; ".join(str(card["title"]) for card in cards[:3]), PREVIEW_CHARS)
 
 
-def render_digest(content: DigestContent, *, unsubscribe_url: str) -> Rendered:
-    """The digest email; pass UNSUBSCRIBE_PLACEHOLDER to compile it once for every reader."""
-    context = _digest_context(content, _own_url(unsubscribe_url, "unsubscribe_url"))
+def render_digest(content: DigestContent, *, unsubscribe_url: str, manage_url: str) -> Rendered:
+    """The digest email; pass UNSUBSCRIBE_PLACEHOLDER and MANAGE_PLACEHOLDER to compile it once
+    for every reader (each copy's links are filled in by `MessageTemplate.fill`)."""
+    context = _digest_context(
+        content,
+        _own_url(unsubscribe_url, "unsubscribe_url"),
+        _own_url(manage_url, "manage_url"),
+    )
     return Rendered(
         subject=clean_text(content.subject),
         html=compile_mjml("digest.mjml", **context),
@@ -312,4 +366,4 @@ def render_digest(content: DigestContent, *, unsubscribe_url: str) -> Rendered:
 def web_context(content: DigestContent) -> dict[str, object]:
     """The digest's values for a web page in the site's own layout: every untrusted field
     cleaned and cut as in the mail, every URL checked; no per-reader links."""
-    return _digest_context(content, None)
+    return _digest_context(content, None, None)

@@ -17,7 +17,7 @@ from emails.compose import MessageTemplate
 from tests.test_sending import T0, add_readers, make_issue
 
 HOSTILE = {
-    "title": '<script>alert("t")</script> {{ 7*7 }} %%UNSUBSCRIBE_URL%%',
+    "title": '<script>alert("t")</script> {{ 7*7 }} %%UNSUBSCRIBE_URL%% %%MANAGE_URL%%',
     "summary": "<img src=x onerror=alert(1)>\r\nBcc: victim@example.org {% raw %}",
     "url": "https://news.example.com/hostile?a=1&b=<2>",
 }
@@ -52,6 +52,7 @@ def test_hostile_post_fields_stay_escaped_in_the_message(db, settings):
         to="r@example.org",
         message_id="<d.1.2@news.example.org>",
         unsubscribe_url="https://news.example.org/unsubscribe/tok",
+        manage_url="https://news.example.org/manage/tok",
     )
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message["Bcc"] is None  # no header injected by the summary's line break
@@ -62,6 +63,7 @@ def test_hostile_post_fields_stay_escaped_in_the_message(db, settings):
     assert "{{ 7*7 }}" in text and "49" not in text  # template syntax shown, not run
     assert "%%UNSUBSCRIBE_URL%%" not in html + text  # cannot spell our placeholder
     assert html.count("https://news.example.org/unsubscribe/tok") == 1
+    assert html.count("https://news.example.org/manage/tok") == 1
 
 
 def test_preview_endpoint_html_text_and_bad_format(db, client, admin_headers):
@@ -144,6 +146,7 @@ def test_cards_name_the_storys_other_outlets_as_the_ranking_stored_them(db, sett
         to="r@example.org",
         message_id="<d.1.2@news.example.org>",
         unsubscribe_url="https://news.example.org/unsubscribe/tok",
+        manage_url="https://news.example.org/manage/tok",
     )
     text = email.message_from_bytes(raw, policy=email.policy.default).get_body(("plain",))
     assert text.get_content().count("Also in:") == 1
@@ -172,7 +175,10 @@ def test_a_line_break_in_a_stored_subject_never_becomes_a_header_when_sent(
         db, issue, settings=settings, signer=Signer(settings.signing_keys()), now=T0
     )
     raw = template.fill(
-        to="r@example.org", message_id="<d.1.2@x.org>", unsubscribe_url="https://x.org/u/t"
+        to="r@example.org",
+        message_id="<d.1.2@x.org>",
+        unsubscribe_url="https://x.org/u/t",
+        manage_url="https://x.org/m/t",
     )
     head = raw.partition(b"\r\n\r\n")[0]
     assert not re.search(rb"^bcc:", head, re.IGNORECASE | re.MULTILINE)

@@ -22,6 +22,7 @@ import pytest
 
 from app.issues.mail import TEST_PREFIX
 from emails.compose import (
+    MANAGE_PLACEHOLDER,
     UNSUBSCRIBE_PLACEHOLDER,
     build_message,
     build_template,
@@ -47,6 +48,8 @@ SENDER = "Weekly Digest <digest@news.example.org>"
 LIST_ID = "Weekly Digest <weekly.news.example.org>"
 # 200 characters, with every character that QP or HTML treats specially in a URL.
 LONG_URL = ("https://news.example.org/unsubscribe/tok=ab%2Fcd&x=1?" + "q=%3D&a=b" * 30)[:200]
+# The preference-centre link's: as long, with "=" and "&" too, different from the unsubscribe one.
+MANAGE_URL = ("https://news.example.org/manage/eyJpIjo0Mn0=.aw_DJg&v=2?" + "s=%3D&w=1" * 30)[:190]
 
 TITLES = [
     ("Trump-Putin meeting in Alaska: How is China viewing it?", "Deutsche Welle", "illuminem"),
@@ -118,7 +121,9 @@ def bodies(message: email.message.EmailMessage) -> tuple[str, str]:
 
 
 def digest_template(rendered: Rendered | None = None):
-    rendered = rendered or render_digest(sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = rendered or render_digest(
+        sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     return build_template(
         sender=SENDER,
         subject="Deine Top 10 – Grüße, “Solar” & €",
@@ -172,7 +177,9 @@ def test_welcome_has_unsubscribe_and_archive_links() -> None:
 
 def test_digest_lists_every_card_with_its_links_and_footer() -> None:
     content = sample_content(web_url="https://news.example.org/archive/7")
-    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = render_digest(
+        content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     for card in content.cards:
         assert html.escape(card.title, quote=False) in rendered.html
         assert card.title in rendered.text
@@ -192,7 +199,9 @@ def test_digest_lists_every_card_with_its_links_and_footer() -> None:
 
 
 def test_digest_css_is_inlined_and_no_remote_fonts() -> None:
-    rendered = render_digest(sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = render_digest(
+        sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     title = html.escape(TITLES[0][0], quote=False)
     title_link = re.search(
         r'<a href="https://news\.example\.org/r/issue7\.1\.sig"[^>]*>' + title, rendered.html
@@ -216,7 +225,9 @@ def test_card_images_are_as_wide_as_the_content_box() -> None:
     assert sides, "the card image's padding must give its sides in px"
     box = body - 2 * int(sides[1])
     assert box == 544
-    rendered = render_digest(sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = render_digest(
+        sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     images = [attrs for tag, attrs in TagCollector(rendered.html).tags if tag == "img"]
     assert len(images) == sum(1 for card in sample_content().cards if card.image_url)
     assert {attrs["width"] for attrs in images} == {str(box)}
@@ -226,12 +237,18 @@ def test_card_images_are_as_wide_as_the_content_box() -> None:
 
 def test_card_images_have_the_post_title_as_alt_text() -> None:
     content = sample_content()
-    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = render_digest(
+        content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     alts = [attrs.get("alt") for tag, attrs in TagCollector(rendered.html).tags if tag == "img"]
     assert alts == [card.title for card in content.cards if card.image_url]
     title = '<script>alert(1)</script> "quoted" onerror="x" & {{ 7*7 }}'
     card = hostile_card(title=title, image_url="https://img.example.org/x.png")
-    hostile = render_digest(sample_content([card]), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    hostile = render_digest(
+        sample_content([card]),
+        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        manage_url=MANAGE_PLACEHOLDER,
+    )
     tags = TagCollector(hostile.html).tags
     (img,) = [attrs for tag, attrs in tags if tag == "img"]
     assert img["alt"] == clean_text(title) and "onerror" not in img
@@ -240,7 +257,9 @@ def test_card_images_have_the_post_title_as_alt_text() -> None:
 
 def test_every_email_declares_its_language_and_dark_mode_support() -> None:
     renders = [
-        render_digest(sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER).html,
+        render_digest(
+            sample_content(), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+        ).html,
         render_confirmation(
             site_name="Weekly Digest", confirm_url="https://x.org/c/t", expires_days=7, name=None
         ).html,
@@ -262,7 +281,9 @@ def preview_div(markup: str) -> tuple[str, str]:
 
 def test_preview_text_is_hidden_without_low_contrast_colours() -> None:
     content = sample_content()
-    style, text = preview_div(render_digest(content, unsubscribe_url="https://x.org/u").html)
+    style, text = preview_div(
+        render_digest(content, unsubscribe_url="https://x.org/u", manage_url="https://x.org/m").html
+    )
     rules = dict(rule.split(":", 1) for rule in style.strip(";").split(";"))
     assert rules["display"] == "none" and rules["max-height"] in ("0", "0px")
     assert rules["opacity"] == "0" and rules["overflow"] == "hidden"
@@ -273,7 +294,9 @@ def test_preview_text_is_hidden_without_low_contrast_colours() -> None:
 
 def test_preview_text_falls_back_to_the_top_titles_without_an_intro() -> None:
     content = replace(sample_content(), intro="  ")
-    _, text = preview_div(render_digest(content, unsubscribe_url="https://x.org/u").html)
+    _, text = preview_div(
+        render_digest(content, unsubscribe_url="https://x.org/u", manage_url="https://x.org/m").html
+    )
     assert text.startswith(f"{TITLES[0][0]}; Europe's grid operators")
     assert len(text) <= 111 and text.endswith("…")
 
@@ -295,14 +318,16 @@ def test_digest_stays_under_gmail_clipping_size() -> None:
         )
         for rank in range(1, 11)
     ]
-    rendered = render_digest(sample_content(cards), unsubscribe_url=long_url)
+    rendered = render_digest(sample_content(cards), unsubscribe_url=long_url, manage_url=long_url)
     assert rendered.html.count("min read") == 10 and rendered.html.count("and 5 more") == 10
     assert len(rendered.html.encode()) < 102_000
 
 
 def test_summary_is_clipped_on_a_word_boundary() -> None:
     content = sample_content()
-    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = render_digest(
+        content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     original = content.cards[0].summary
     assert len(original) > 240
     clipped = re.search(r"(Trump-Putin meeting in Alaska[^<]*…)", rendered.html).group(1)
@@ -359,7 +384,9 @@ class TagCollector(HTMLParser):
 
 def test_hostile_post_stays_text_everywhere() -> None:
     content = sample_content([hostile_card()])
-    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = render_digest(
+        content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     out = rendered.html
     assert "<script" not in out.lower() and "<iframe" not in out.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
@@ -371,7 +398,8 @@ def test_hostile_post_stays_text_everywhere() -> None:
     assert not [name for _, attrs in tags for name in attrs if name.startswith("on")]
     links = [attrs["href"] for tag, attrs in tags if tag == "a"]
     assert links and all(
-        link.startswith("https://") or link == UNSUBSCRIBE_PLACEHOLDER for link in links
+        link.startswith("https://") or link in (UNSUBSCRIBE_PLACEHOLDER, MANAGE_PLACEHOLDER)
+        for link in links
     )
     assert "{{ 7*7 }}" in rendered.text and "<script>alert(1)</script>" in rendered.text
     assert "\r" not in rendered.text and "javascript:" not in rendered.text
@@ -380,23 +408,41 @@ def test_hostile_post_stays_text_everywhere() -> None:
 
 
 def test_hostile_post_cannot_forge_a_header_or_the_placeholder() -> None:
-    card = hostile_card(title=f"Free {UNSUBSCRIBE_PLACEHOLDER} money", url="https://ok.example/")
-    rendered = render_digest(sample_content([card]), unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
-    assert rendered.html.count(UNSUBSCRIBE_PLACEHOLDER) == 1  # only the footer link
-    assert rendered.text.count(UNSUBSCRIBE_PLACEHOLDER) == 1
+    card = hostile_card(
+        title=f"Free {UNSUBSCRIBE_PLACEHOLDER} money {MANAGE_PLACEHOLDER}",
+        summary=f"{MANAGE_PLACEHOLDER} here",
+        url="https://ok.example/",
+        # A post's image URL that spells a placeholder must not become the reader's own link.
+        image_url=MANAGE_PLACEHOLDER,
+        sections=(MANAGE_PLACEHOLDER,),
+    )
+    rendered = render_digest(
+        sample_content([card]),
+        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        manage_url=MANAGE_PLACEHOLDER,
+    )
+    for mark in (UNSUBSCRIBE_PLACEHOLDER, MANAGE_PLACEHOLDER):
+        assert rendered.html.count(mark) == 1  # only the footer link
+        assert rendered.text.count(mark) == 1
     message = parse(
         digest_template(rendered).fill(
-            to="reader@example.com", message_id="<digest.1.2@x.org>", unsubscribe_url=LONG_URL
+            to="reader@example.com",
+            message_id="<digest.1.2@x.org>",
+            unsubscribe_url=LONG_URL,
+            manage_url=MANAGE_URL,
         )
     )
     assert message["Bcc"] is None and "victim" not in str(message.keys())
     text, page = bodies(message)
     assert text.count(LONG_URL) == 1 and page.count(html.escape(LONG_URL)) == 1
+    assert text.count(MANAGE_URL) == 1 and page.count(html.escape(MANAGE_URL)) == 1
 
 
 def test_a_story_with_other_outlets_says_also_in_under_its_summary() -> None:
     content = sample_content()
-    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = render_digest(
+        content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     first, second = content.cards[0], content.cards[1]
     summary = rendered.html.index("what changed this week")  # the first card's summary
     also = rendered.html.index("Also in: Reuters, Bloomberg Green")
@@ -436,7 +482,9 @@ def test_hostile_outlet_names_stay_text_in_the_also_in_line() -> None:
     )
     card = hostile_card(url="https://ok.example/", also_in=hostile)
     content = sample_content([card])
-    rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    rendered = render_digest(
+        content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
     out = rendered.html
     line = out[out.index("Also in:") :].split("</div>", 1)[0]
     assert line.startswith("Also in: &lt;/mj-text&gt;&lt;mj-raw&gt;&lt;b&gt;bold&lt;/b&gt;")
@@ -455,7 +503,9 @@ def test_hostile_outlet_names_stay_text_in_the_also_in_line() -> None:
 
 def test_also_in_is_issue_content_the_reader_slots_stay_the_same() -> None:
     plain = sample_content([replace(c, also_in=()) for c in sample_content().cards])
-    without = digest_template(render_digest(plain, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER))
+    without = digest_template(
+        render_digest(plain, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER)
+    )
     template = digest_template()
     slots = [part for part in template.parts if isinstance(part, str)]
     assert slots == [part for part in without.parts if isinstance(part, str)]
@@ -467,6 +517,7 @@ def test_also_in_is_issue_content_the_reader_slots_stay_the_same() -> None:
                 to=f"r{n}@example.com",
                 message_id=f"<digest.7.{n}@x.org>",
                 unsubscribe_url=f"https://news.example.org/u/{n}",
+                manage_url=f"https://news.example.org/m/{n}",
             )
         )
         for n in (1, 2)
@@ -500,8 +551,12 @@ def check_wire_format(raw: bytes) -> None:
     ],
 )
 def test_filled_message_round_trips(url: str) -> None:
+    manage = url.replace("https://", "https://my.", 1)  # its "=" fall elsewhere on the lines
     raw = digest_template().fill(
-        to="reader@example.com", message_id="<digest.7.42@news.example.org>", unsubscribe_url=url
+        to="reader@example.com",
+        message_id="<digest.7.42@news.example.org>",
+        unsubscribe_url=url,
+        manage_url=manage,
     )
     check_wire_format(raw)
     message = parse(raw)
@@ -521,20 +576,39 @@ def test_filled_message_round_trips(url: str) -> None:
     assert message["Date"].datetime == datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
     text, page = bodies(message)
     assert f"Unsubscribe: {url}\n" in text
+    assert f"Manage your subscription: {manage}\n" in text
     assert f'href="{html.escape(url)}"' in page
+    assert re.search(
+        f'<a href="{re.escape(html.escape(manage))}"[^>]*>Manage your subscription<', page
+    )
+    assert message["List-Unsubscribe"] == f"<{url}>"  # the header stays the unsubscribe URL
     assert "Grüße" in text and "“Grüße”" in html.unescape(page)
 
 
+def random_url(rng: random.Random, path: str, longest: int) -> str:
+    """A URL of 0 to `longest` characters past its path, full of "=", "&" and "%"."""
+    return path + "".join(rng.choice("a=&%b") for _ in range(rng.randint(0, longest)))
+
+
 def test_qp_scheme_decodes_exactly_for_random_bodies() -> None:
-    """Placeholders anywhere (line start, end, twice, next to spaces/UTF-8) decode to the value."""
+    """Both placeholders anywhere (line start, end, twice, side by side, next to spaces/UTF-8)
+    decode to their own reader's value."""
     rng = random.Random(48)
-    alphabet = "ab =\t.ü€“\n<>&%" + UNSUBSCRIBE_PLACEHOLDER[:3]
-    for _ in range(300):
-        pieces = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200))) for _ in "123"]
-        body = UNSUBSCRIBE_PLACEHOLDER.join(pieces[: rng.randint(1, 3)])
-        url = "https://x.example/" + "".join(
-            rng.choice("a=&%b") for _ in range(rng.randint(0, 180))
-        )
+    alphabet = "ab =\t.ü€“\n<>&%" + UNSUBSCRIBE_PLACEHOLDER[:3] + MANAGE_PLACEHOLDER[:3]
+    both = 0
+    for _ in range(400):
+        pieces = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200))) for _ in "1234"]
+        pieces = pieces[: rng.randint(1, 4)]
+        marks = [rng.choice((UNSUBSCRIBE_PLACEHOLDER, MANAGE_PLACEHOLDER)) for _ in pieces[1:]]
+        url = random_url(rng, "https://x.example/u/", 180)
+        manage = random_url(rng, "https://x.example/m/", 180)
+        body, text_want, html_want = pieces[0], pieces[0], pieces[0]
+        for mark, piece in zip(marks, pieces[1:], strict=True):
+            value = url if mark == UNSUBSCRIBE_PLACEHOLDER else manage
+            body += mark + piece
+            text_want += value + piece
+            html_want += html.escape(value) + piece
+        both += len(set(marks)) == 2
         template = build_template(
             sender=SENDER,
             subject="s",
@@ -542,14 +616,18 @@ def test_qp_scheme_decodes_exactly_for_random_bodies() -> None:
             list_id=LIST_ID,
             feedback_id=None,
         )
-        raw = template.fill(to="r@example.com", message_id="<a@b>", unsubscribe_url=url)
-        check_wire_format(raw)
-        text, page = bodies(parse(raw))
-        # The email package may add a final line end to a part; compare without it.
-        assert text.rstrip("\n") == body.replace(UNSUBSCRIBE_PLACEHOLDER, url).rstrip("\n")
-        assert page.rstrip("\n") == body.replace(UNSUBSCRIBE_PLACEHOLDER, html.escape(url)).rstrip(
-            "\n"
+        assert template.needs_manage == (MANAGE_PLACEHOLDER in marks)
+        raw = template.fill(
+            to="r@example.com", message_id="<a@b>", unsubscribe_url=url, manage_url=manage
         )
+        check_wire_format(raw)
+        message = parse(raw)
+        text, page = bodies(message)
+        # The email package may add a final line end to a part; compare without it.
+        assert text.rstrip("\n") == text_want.rstrip("\n")
+        assert page.rstrip("\n") == html_want.rstrip("\n")
+        assert message["List-Unsubscribe"] == f"<{url}>"
+    assert both > 50  # many bodies had both links
 
 
 def test_fill_timing(capsys: pytest.CaptureFixture[str]) -> None:
@@ -560,6 +638,7 @@ def test_fill_timing(capsys: pytest.CaptureFixture[str]) -> None:
             to=f"reader{n}@example.com",
             message_id=f"<digest.7.{n}@x.org>",
             unsubscribe_url=LONG_URL,
+            manage_url=MANAGE_URL,
         )
     elapsed = time.perf_counter() - start
     assert f"reader{n}@example.com".encode() in raw
@@ -569,10 +648,14 @@ def test_fill_timing(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_render_timing(capsys: pytest.CaptureFixture[str]) -> None:
     content = sample_content()
-    render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)  # warm the template cache
+    render_digest(
+        content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )  # warm the template cache
     start = time.perf_counter()
     for _ in range(50):
-        rendered = render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+        rendered = render_digest(
+            content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+        )
     render_ms = (time.perf_counter() - start) / 50 * 1e3
     start = time.perf_counter()
     for _ in range(50):
@@ -610,10 +693,22 @@ def test_message_id_is_deterministic() -> None:
         ("unsubscribe_url", "javascript:alert(1)"),
         ("unsubscribe_url", "https://x.org/" + "a" * 1000),
         ("unsubscribe_url", None),
+        ("manage_url", "https://x.org/m\r\nBcc: victim@example.com"),
+        ("manage_url", 'https://x.org/m"><script>'),
+        ("manage_url", "https://x.org/m b"),
+        ("manage_url", "https://x.org/ü"),
+        ("manage_url", "javascript:alert(1)"),
+        ("manage_url", "https://x.org/" + "a" * 1000),
+        ("manage_url", None),
     ],
 )
 def test_fill_rejects_values_that_could_inject(field: str, value: str | None) -> None:
-    values = {"to": "r@example.com", "message_id": "<a@b>", "unsubscribe_url": "https://x.org/u"}
+    values = {
+        "to": "r@example.com",
+        "message_id": "<a@b>",
+        "unsubscribe_url": "https://x.org/u",
+        "manage_url": "https://x.org/m",
+    }
     values[field] = value
     with pytest.raises(ValueError):
         digest_template().fill(**values)
@@ -888,7 +983,10 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(tmp_path: Path) -> 
     ).stdout
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     raw = digest_template().fill(
-        to="reader@example.com", message_id="<digest.7.42@x.org>", unsubscribe_url=LONG_URL
+        to="reader@example.com",
+        message_id="<digest.7.42@x.org>",
+        unsubscribe_url=LONG_URL,
+        manage_url=MANAGE_URL,
     )
     signed = sign_dkim(
         raw, selector="wd", domain="news.example.org", private_key=key_file.read_bytes()
@@ -934,6 +1032,7 @@ def test_digest_screenshots_fit_desktop_and_phone() -> None:
     rendered = render_digest(
         sample_content(web_url="https://news.example.org/archive/7"),
         unsubscribe_url="https://news.example.org/unsubscribe/" + "t" * 60,
+        manage_url="https://news.example.org/manage/" + "m" * 60,
     )
     page_file = ARTIFACTS / "digest.html"
     page_file.write_text(rendered.html, encoding="utf-8")

@@ -60,6 +60,7 @@ def send_welcome(
         site_name=settings.site_name,
         tagline=settings.tagline,
         unsubscribe_url=links.unsubscribe,
+        manage_url=links.manage,
         archive_url=f"{base}/archive",
         postal_address=settings.reader_postal_address,
         name=subscriber.name,
