@@ -32,6 +32,7 @@ from app.models import (
     SubscriberStatus,
 )
 from app.readers.schemas import ReaderExport
+from app.sections import split_key
 
 HASH_PREFIX = "erased:"
 # Domain separation: the erasure hash never equals anything the same secret signs elsewhere.
@@ -128,6 +129,9 @@ def export_reader(session: Session, subscriber_id: int, *, now: datetime) -> dic
         "confirmed_at": reader.confirmed_at,
         "unsubscribed_at": reader.unsubscribed_at,
         "erased_at": reader.erased_at,
+        "sections": list(split_key(reader.sections)),
+        "cadence": reader.cadence,
+        "paused_until": reader.paused_until,
         "address_hash": reader.email_hash,
         "exported_at": now,
         "consent_events": [
@@ -139,6 +143,7 @@ def export_reader(session: Session, subscriber_id: int, *, now: datetime) -> dic
                 "user_agent": event.user_agent,
                 "channel": event.channel,
                 "consent_text_version": event.consent_text_version,
+                "detail": event.detail,
             }
             for event in consents
         ],

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.clock import Timestamp
 from app.errors import Invalid
+from app.sections import split_key
 
 MAX_CONSENT_SOURCE = 80
 
@@ -35,6 +36,18 @@ class SubscriberOut(BaseModel):
     created_at: Timestamp
     confirmed_at: Timestamp | None
     unsubscribed_at: Timestamp | None
+    sections: list[str] = Field(description="keys of the sections the reader chose; [] = all")
+    section_labels: list[str] = Field(
+        default_factory=list, description="the labels of those sections today"
+    )
+    cadence: str = Field(description="weekly, or monthly (a monthly best-of)")
+    paused_until: Timestamp | None = Field(description="no mail before this moment, if set")
+
+    @field_validator("sections", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        """Stored as one selection key ("wind,policy"), shown as its keys."""
+        return list(split_key(value)) if value is None or isinstance(value, str) else value
 
 
 class SubscriberPage(BaseModel):
@@ -117,6 +130,7 @@ class ConsentEventOut(BaseModel):
     user_agent: str | None
     channel: str
     consent_text_version: str | None
+    detail: str | None = Field(default=None, description="what a preference change set")
 
 
 class DeliveryRecordOut(BaseModel):
@@ -155,6 +169,9 @@ class ReaderExport(BaseModel):
     confirmed_at: Timestamp | None
     unsubscribed_at: Timestamp | None
     erased_at: Timestamp | None
+    sections: list[str] = Field(description="keys of the sections chosen; [] = everything")
+    cadence: str = Field(description="weekly, or monthly (a monthly best-of)")
+    paused_until: Timestamp | None = Field(description="no mail before this moment, if set")
     address_hash: str | None = Field(description="the keyed hash kept after an erasure")
     exported_at: Timestamp
     consent_events: list[ConsentEventOut]

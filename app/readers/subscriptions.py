@@ -18,6 +18,7 @@ from app.db import enqueue
 from app.errors import Invalid
 from app.models import ConsentEvent, Subscriber, SubscriberStatus, UTCDateTime
 from app.readers.names import clean_name, one_line_name
+from app.sections import EVERYTHING, split_key
 from app.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, InvalidToken, Signer
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
@@ -108,10 +109,23 @@ def _consent_row(
     }
 
 
+def sections_detail(selection: str) -> str:
+    """A selection key as a consent record's detail: "sections: wind, policy" or "everything"."""
+    return "sections: " + (", ".join(split_key(selection)) or "everything")
+
+
 def _restart(
-    subscriber: Subscriber, *, name: str | None, now: datetime, resend_after: timedelta
+    subscriber: Subscriber,
+    *,
+    name: str | None,
+    sections: str,
+    now: datetime,
+    resend_after: timedelta,
 ) -> bool:
-    """Apply a repeated request to a known reader; True when a confirmation is due."""
+    """Apply a repeated request to a known reader; True when a confirmation is due.
+
+    Only a subscription that starts over takes the request's sections: anyone can type a
+    confirmed reader's address, so their choice changes only in their preference centre."""
     if subscriber.status in (SubscriberStatus.CONFIRMED, *SubscriberStatus.SUPPRESSED):
         return False
     if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
@@ -125,16 +139,19 @@ def _restart(
         return False
     if name and not subscriber.name:
         subscriber.name = clean_name(name)
+    subscriber.sections = sections
     return True
 
 
 @dataclass(frozen=True)
 class SubscriptionRequest:
-    """One reader's request to subscribe: a normalised address, a name, who asked."""
+    """One reader's request to subscribe: a normalised address, a name, who asked, and the
+    selection key of the sections they ticked (`Sections.choose`; "" = everything)."""
 
     email: str
     name: str | None
     requester: Requester
+    sections: str = EVERYTHING
 
 
 def request_subscriptions(
@@ -158,6 +175,7 @@ def request_subscriptions(
         first.setdefault(request.email, request)
     if not first:
         return []
+    chosen = {email: request.sections for email, request in first.items()}
     session.flush()  # the Core insert below must see readers this session has not written yet
     # Insert first: new addresses (the usual case) cost one statement and no ORM objects.
     due = _insert_new(session, list(first.values()), now=now)
@@ -174,7 +192,13 @@ def request_subscriptions(
         )
         for subscriber in known:
             request = first[subscriber.email]
-            if _restart(subscriber, name=request.name, now=now, resend_after=resend_after):
+            if _restart(
+                subscriber,
+                name=request.name,
+                sections=request.sections,
+                now=now,
+                resend_after=resend_after,
+            ):
                 subscriber.confirmation_sent_at = now
                 due.append((subscriber.id, subscriber.email, request.requester))
     if not due:
@@ -182,9 +206,12 @@ def request_subscriptions(
     _insert_consents(
         session,
         [
-            _consent_row(
-                subscriber_id, email, "subscribe-request", requester, now, consent_text_version
-            )
+            {
+                **_consent_row(
+                    subscriber_id, email, "subscribe-request", requester, now, consent_text_version
+                ),
+                "detail": sections_detail(chosen[email]),
+            }
             for subscriber_id, email, requester in due
         ],
     )
@@ -219,6 +246,7 @@ def _insert_new(
                 "emails": [request.email for request in requests],
                 "names": [name_of(request.name) for request in requests],
                 "sources": [request.requester.channel[:100] for request in requests],
+                "sections": [request.sections for request in requests],
                 "status": status,
                 "now": now,
                 "sent_at": sent_at,
@@ -243,6 +271,7 @@ def _insert_new(
                 "confirmation_sent_at": sent_at,
                 "confirmed_at": confirmed_at,
                 "confirm_nonce": 0,
+                "sections": request.sections,
             }
             for request in requests
         ]
@@ -368,11 +397,12 @@ def _subscriber_from(session: Session, payload: Any) -> Subscriber:
 _PG_NEW_SUBSCRIBERS = text(
     """
     INSERT INTO subscribers (email, name, source, status, created_at, updated_at,
-                             confirmation_sent_at, confirmed_at, confirm_nonce)
+                             confirmation_sent_at, confirmed_at, confirm_nonce, sections)
     SELECT new.email, new.name, new.source, :status, :now, :now,
-           CAST(:sent_at AS timestamp), CAST(:confirmed_at AS timestamp), 0
+           CAST(:sent_at AS timestamp), CAST(:confirmed_at AS timestamp), 0, new.sections
     FROM unnest(CAST(:emails AS varchar[]), CAST(:names AS varchar[]),
-                CAST(:sources AS varchar[])) WITH ORDINALITY AS new(email, name, source, position)
+                CAST(:sources AS varchar[]), CAST(:sections AS varchar[]))
+         WITH ORDINALITY AS new(email, name, source, sections, position)
     ORDER BY new.position
     ON CONFLICT (email) DO NOTHING
     RETURNING id, email
@@ -386,13 +416,14 @@ _PG_NEW_SUBSCRIBERS = text(
 _PG_CONSENTS = text(
     """
     INSERT INTO consent_events (subscriber_id, email, kind, at, ip, user_agent, channel,
-                                consent_text_version)
-    SELECT e.subscriber_id, e.email, e.kind, e.at, e.ip, e.user_agent, e.channel, e.version
+                                consent_text_version, detail)
+    SELECT e.subscriber_id, e.email, e.kind, e.at, e.ip, e.user_agent, e.channel, e.version,
+           e.detail
     FROM unnest(CAST(:subscriber_ids AS integer[]), CAST(:emails AS varchar[]),
                 CAST(:kinds AS varchar[]), CAST(:ats AS timestamp[]), CAST(:ips AS varchar[]),
                 CAST(:user_agents AS varchar[]), CAST(:channels AS varchar[]),
-                CAST(:versions AS varchar[]))
-         AS e(subscriber_id, email, kind, at, ip, user_agent, channel, version)
+                CAST(:versions AS varchar[]), CAST(:details AS varchar[]))
+         AS e(subscriber_id, email, kind, at, ip, user_agent, channel, version, detail)
     """
 )
 
@@ -412,5 +443,6 @@ def _insert_consents(session: Session, rows: list[dict[str, Any]]) -> None:
         "user_agents": [row["user_agent"] for row in rows],
         "channels": [row["channel"] for row in rows],
         "versions": [row["consent_text_version"] for row in rows],
+        "details": [row.get("detail") for row in rows],
     }
     session.connection().execute(_PG_CONSENTS, columns)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings, get_settings
 from app.db import engine_for
 from app.tokens import Signer
-from app.web import admin, api, archive, errors, health, mail_links, public, webhooks
+from app.web import admin, api, archive, errors, health, mail_links, manage, public, webhooks
 from app.web.deps import WebContext, make_limiter
 from app.web.headers import SecurityHeaders
 
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(health.router)
     app.include_router(mail_links.router)
+    app.include_router(manage.router)  # the reader's preference centre
     app.include_router(archive.router)
     app.include_router(api.router)
     webhooks.install(app)  # POST /webhooks/bounces/{provider}, called by mail providers

@@ -28,6 +28,7 @@ from app.readers.subscriptions import (
     SubscriptionRequest,
     normalise_email,
 )
+from app.sections import UnknownSections
 from app.web.deps import (
     RateLimited,
     WebContext,
@@ -97,8 +98,11 @@ def _form_page(
     error: str | None = None,
     email: str | None = None,
     name: str | None = None,
+    topics: list[str] | None = None,
 ) -> HTMLResponse:
-    return with_subscribe_form(request, "index.html", status, error=error, email=email, name=name)
+    return with_subscribe_form(
+        request, "index.html", status, error=error, email=email, name=name, topics=topics
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -141,10 +145,13 @@ async def _read_subscribe_body(request: Request) -> tuple[dict[str, Any], bool]:
         return data, False
     if content_type in FORM_TYPES:
         try:
-            form = await _capped(request).form(max_files=0, max_fields=20)
+            form = await _capped(request).form(max_files=0, max_fields=30)
         except HTTPException as error:  # Starlette's refusal of a malformed multipart body
             raise BadSubscribeRequest(error.status_code, str(error.detail)) from error
-        return {key: value for key, value in form.items() if isinstance(value, str)}, True
+        data: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        # The one field that repeats: a checkbox per section (none ticked = everything).
+        data["topics"] = [value for value in form.getlist("topics") if isinstance(value, str)]
+        return data, True
     raise BadSubscribeRequest(
         415, "Send the form (application/x-www-form-urlencoded) or JSON (application/json)."
     )
@@ -195,31 +202,34 @@ async def subscribe(request: Request) -> Response:
     if data.get("website"):  # the honeypot: only bots fill a field people cannot see
         await _answer_floor(request).hold(arrived)
         return _accepted(request, from_form)
+    topics = data.get("topics")
     try:
         email, name = _field(data, "email") or "", clean_name(_field(data, "name"))
-        topics = data.get("topics")
         if topics is not None and (
             not isinstance(topics, list) or not all(isinstance(t, str) for t in topics)
         ):
             raise InvalidAddress("'topics' must be a list of strings.")
         address = await _normalise(ctx, email)
-    except (InvalidAddress, InvalidName) as error:
+        sections = ctx.settings.sections.choose(topics or [])
+    except (InvalidAddress, InvalidName, UnknownSections) as error:
+        reason = str(error)
         if from_form:
             return _form_page(
                 request,
                 status=422,
-                error=error.reason,
+                error=reason,
                 email=(data.get("email") or "")[:254],
                 name=data.get("name"),
+                topics=topics,
             )
-        return JSONResponse({"error": "invalid", "detail": error.reason}, status_code=422)
+        return JSONResponse({"error": "invalid", "detail": reason}, status_code=422)
     requester = Requester(
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
         channel="form" if from_form else "api",
     )
     try:
-        await _batcher(request).submit(SubscriptionRequest(address, name, requester))
+        await _batcher(request).submit(SubscriptionRequest(address, name, requester, sections))
     except SubscribeFailed:
         # Never "check your inbox" for a request that was not stored; the batcher logged why.
         return _refuse(

@@ -47,6 +47,7 @@ class CSVResponse(StreamingResponse):
 @router.get("/subscribers")
 def list_subscribers(
     session: SessionDep,
+    settings: SettingsDep,
     status: StatusQuery = None,
     q: Annotated[
         str | None, Query(max_length=320, description="substring of the address or name")
@@ -57,6 +58,8 @@ def list_subscribers(
     """Readers, newest first, optionally filtered by status and a search string."""
     rows, total = find_readers(session, query=q or "", status=status, limit=limit, offset=offset)
     items = [SubscriberOut.model_validate(row) for row in rows]
+    for item in items:
+        item.section_labels = settings.sections.labels(item.sections)
     return SubscriberPage(items=items, total=total, limit=limit, offset=offset)
 
 
