@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,10 +13,19 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
 from app.issues.drafts import chunked, delivery_counts, get_issue, review_ranking
-from app.issues.schemas import DeliveryCounts, ExcludedOut, IssueItemOut, IssueOut, IssuePage
+from app.issues.review import issue_segments
+from app.issues.schemas import (
+    DeliveryCounts,
+    ExcludedOut,
+    IssueItemOut,
+    IssueOut,
+    IssuePage,
+    SegmentOut,
+)
 from app.models import Issue, IssueItem, IssueStatus, Post
 from app.posts.schemas import PostOut
 from app.ranking.score import Ranking
+from app.sections import split_key
 
 EXCLUDED_SHOWN = 500  # an editor reviews hundreds of left-out posts at most, not a 100k week
 
@@ -54,8 +64,11 @@ def issue_out(
     *,
     ranking: Ranking | None = None,
     counts: Mapping[str, int] | None = None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
 ) -> IssueOut:
-    """Issue JSON (SPEC §6); with the `ranking` behind a draft, also what was left out and why."""
+    """Issue JSON (SPEC §6); with the `ranking` behind a draft, also what was left out and why;
+    with `settings` and `now` (one issue's answers, not pages of them), its segments."""
     if counts is None:
         counts = delivery_counts(session, [issue.id])[issue.id]
     review: dict[str, Any] = {}
@@ -66,6 +79,8 @@ def issue_out(
             # False when posts changed since the draft was ranked: the editor should refresh.
             "ranking_current": listed == [item.post_id for item in ranking.items],
         }
+    if settings is not None and now is not None:
+        review["segments"] = _segments(session, issue, settings=settings, now=now)
     return IssueOut(
         id=issue.id,
         week=issue.week,
@@ -81,6 +96,7 @@ def issue_out(
                 score=item.score,
                 reasons=item.reasons,
                 clicks=item.clicks,
+                sections=list(split_key(item.sections)),
                 post=PostOut.of(item.post),
             )
             for item in issue.items
@@ -94,13 +110,30 @@ def issue_out(
     )
 
 
-def show_issue(session: Session, *, issue_id: int, settings: Settings) -> IssueOut:
-    """One issue as the API shows it; a draft also with the posts left out and why."""
+def _segments(
+    session: Session, issue: Issue, *, settings: Settings, now: datetime
+) -> list[SegmentOut]:
+    segments, _planned = issue_segments(session, issue, settings=settings, now=now)
+    return [
+        SegmentOut(
+            number=segment.number,
+            sections=list(segment.sections),
+            cadence=segment.cadence,
+            readers=segment.readers,
+            items=segment.post_ids,
+        )
+        for segment in segments
+    ]
+
+
+def show_issue(session: Session, *, issue_id: int, settings: Settings, now: datetime) -> IssueOut:
+    """One issue as the API shows it, with its segments; a draft also with the posts left out
+    and why."""
     issue = get_issue(session, issue_id=issue_id)
     ranking = None
     if issue.status == IssueStatus.DRAFT:
         ranking = review_ranking(session, issue=issue, settings=settings)
-    return issue_out(session, issue, ranking=ranking)
+    return issue_out(session, issue, ranking=ranking, settings=settings, now=now)
 
 
 def issue_page(session: Session, *, limit: int, offset: int) -> IssuePage:

@@ -1,4 +1,5 @@
-"""An issue under review: the dashboard's overview, each listed post's story, what was left out."""
+"""An issue under review: the dashboard's overview, each listed post's story, what was left out,
+and what each section's readers get (issue 13)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.issues.drafts import delivery_counts, review_ranking
-from app.models import Issue, IssueItem, IssueStatus, Post
+from app.issues.segments import IssueVariants, Variant, plan_segments
+from app.models import Issue, IssueItem, IssueSegment, IssueStatus, Post
 from app.ranking.click_prior import source_key
 from app.ranking.reasons import technical_details
 from app.readers.counts import readers_by_status
+from app.sections import Sections, split_key
 from app.weeks import last_complete_week
 
 RECENT = 6  # issues the dashboard lists
@@ -152,3 +155,140 @@ def left_out(session: Session, issue: Issue, *, settings: Settings) -> LeftOut:
         dropped=[dropped[pid] for pid in issue.drops if pid in dropped],
         current=current,
     )
+
+
+@dataclass(frozen=True)
+class SectionRow:
+    """One line of a section's list: where it stands and how it got there."""
+
+    position: int  # 1-based, in mail order
+    item: IssueItem
+    in_overall: bool  # also in the overall top (False: a section extra only its readers get)
+    filled: bool  # not of the section: filled in from the overall top because it was short
+    pinned: bool  # an editor's pin, which goes to everyone
+
+
+@dataclass(frozen=True)
+class SectionList:
+    """What a reader of only one section gets."""
+
+    key: str
+    label: str
+    rows: list[SectionRow]
+    from_section: int  # rows that are the section's own stories (pins included)
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """One variant readers get (or would get if sent now): the selection, cadence, readers."""
+
+    number: int
+    sections: tuple[str, ...]  # () = everything
+    description: str  # "Wind and Policy", "everything"
+    cadence: str
+    readers: int
+    post_ids: list[int]  # in mail order
+
+
+@dataclass(frozen=True)
+class SectionReview:
+    """The review's sections part: per-section lists and who gets which variant."""
+
+    lists: list[SectionList]
+    segments: list[SegmentView]
+    planned: bool  # True: a draft's segments if sent now; False: stored when the send started
+
+
+def _section_list(variant: Variant, label: str, pins: set[int]) -> SectionList:
+    rows = [
+        SectionRow(
+            position=position,
+            item=item,
+            in_overall=item.overall,
+            filled=position > variant.from_sections,
+            pinned=item.post_id in pins,
+        )
+        for position, item in enumerate(variant.items, start=1)
+    ]
+    return SectionList(variant.key, label, rows, variant.from_sections)
+
+
+def section_lists(variants: IssueVariants) -> list[SectionList]:
+    """Per configured section, in configuration order, the list its readers alone get."""
+    labels = {section.key: section.label for section in variants.sections.all}
+    pins = set(variants.issue.pins)
+    return [
+        _section_list(variant, labels[key], pins)
+        for key, variant in variants.section_variants().items()
+    ]
+
+
+def _planned_segments(
+    session: Session, issue: Issue, *, settings: Settings, now: datetime
+) -> list[SegmentView]:
+    return [
+        SegmentView(
+            number=segment.number,
+            sections=segment.variant.sections,
+            description=settings.sections.describe(segment.variant.key),
+            cadence=segment.variant.cadence,
+            readers=segment.readers,
+            post_ids=[item.post_id for item in segment.variant.items],
+        )
+        for segment in plan_segments(session, issue, settings=settings, now=now)
+    ]
+
+
+def _stored_segments(session: Session, issue: Issue, sections: Sections) -> list[SegmentView]:
+    """The segments fixed when the send started, with their lists as they went out."""
+    rows = list(
+        session.scalars(
+            select(IssueSegment)
+            .where(IssueSegment.issue_id == issue.id)
+            .order_by(IssueSegment.number)
+        )
+    )
+    item_ids = sorted({item_id for row in rows for item_id in row.item_ids})
+    post_of: dict[int, int] = {}
+    for start in range(0, len(item_ids), _CHUNK):
+        chunk = item_ids[start : start + _CHUNK]
+        post_of.update(
+            session.execute(
+                select(IssueItem.id, IssueItem.post_id).where(IssueItem.id.in_(chunk))
+            ).all()
+        )
+    return [
+        SegmentView(
+            number=row.number,
+            sections=split_key(row.sections),
+            description=sections.describe(row.sections),
+            cadence=row.cadence,
+            readers=row.readers,
+            post_ids=[post_of[item_id] for item_id in row.item_ids if item_id in post_of],
+        )
+        for row in rows
+    ]
+
+
+def issue_segments(
+    session: Session, issue: Issue, *, settings: Settings, now: datetime
+) -> tuple[list[SegmentView], bool]:
+    """Who gets what: for a draft the segments a send started `now` would have (True), for
+    any other issue the segments stored when its send started (False; none before issue 13)."""
+    if issue.status == IssueStatus.DRAFT:
+        return _planned_segments(session, issue, settings=settings, now=now), True
+    return _stored_segments(session, issue, settings.sections), False
+
+
+def section_review(
+    session: Session, issue: Issue, *, settings: Settings, now: datetime
+) -> SectionReview:
+    """The sections part of the review page (no sections configured: nothing to show)."""
+    lists = section_lists(IssueVariants(session, issue, settings=settings))
+    segments, planned = issue_segments(session, issue, settings=settings, now=now)
+    return SectionReview(lists=lists, segments=segments, planned=planned)
+
+
+def section_labels(items: Sequence[IssueItem], sections: Sections) -> dict[int, list[str]]:
+    """Item id → the labels of the configured sections its story is in (tags on the review)."""
+    return {item.id: sections.labels(split_key(item.sections)) for item in items}

@@ -114,7 +114,22 @@ class IssueItemOut(BaseModel):
     score: float
     reasons: dict[str, Any]
     clicks: int = Field(description="readers' clicks on it in the mailed issue")
+    sections: list[str] = Field(
+        default_factory=list,
+        examples=[["solar-storage", "policy"]],
+        description="the keys of the reader sections (DIGEST_SECTIONS) its story is in",
+    )
     post: PostOut
+
+
+class SegmentOut(BaseModel):
+    """One rendering of an issue: the readers who chose the same sections and frequency."""
+
+    number: int = Field(description="0 is the overall list for weekly readers of everything")
+    sections: list[str] = Field(description="the section keys chosen; [] = everything")
+    cadence: str = Field(examples=["weekly", "monthly"])
+    readers: int
+    items: list[int] = Field(description="post ids, in mail order")
 
 
 class ExcludedOut(BaseModel):
@@ -151,6 +166,11 @@ class IssueOut(BaseModel):
     ranking_current: bool | None = Field(
         default=None,
         description="drafts only: false when posts changed since the draft was ranked",
+    )
+    segments: list[SegmentOut] | None = Field(
+        default=None,
+        description="one issue's answers: who gets which list — for a draft, if sent now;"
+        " otherwise as fixed when the send started ([] for sends from before sections)",
     )
 
 

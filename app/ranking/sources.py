@@ -117,14 +117,11 @@ def set_source_weight(
     return row
 
 
-def click_records(
+def mailed_issues(
     session: Session, *, before_week: str, weeks: int = CLICK_WEEKS
-) -> list[ClickRecord]:
-    """Each item of the issues mailed in the `weeks` weeks before `before_week`, with its clicks.
-
-    Mailed: sent, or sending or paused once mail went out. Drafts and cancelled issues are
-    left out. Records come in week order, then by rank.
-    """
+) -> dict[int, str]:
+    """Issue id → week of the issues mailed in the `weeks` weeks before `before_week`: the
+    click evidence every source prior reads (overall here, per section in app.tracking)."""
     if weeks < 0:
         raise ValueError("weeks cannot be negative")
     end = parse_week(before_week)
@@ -138,12 +135,25 @@ def click_records(
             continue
         if first <= year_week < end:
             chosen[issue_id] = format_week(*year_week)
+    return chosen
+
+
+def click_records(
+    session: Session, *, before_week: str, weeks: int = CLICK_WEEKS
+) -> list[ClickRecord]:
+    """Each item of the issues mailed in the `weeks` weeks before `before_week`, with its clicks.
+
+    Mailed: sent, or sending or paused once mail went out. Drafts and cancelled issues are
+    left out. Records come in week order, then by rank.
+    """
+    chosen = mailed_issues(session, before_week=before_week, weeks=weeks)
     if not chosen:
         return []
     query = (
         select(IssueItem.issue_id, IssueItem.rank, IssueItem.clicks, Post.source)
         .join(Post, Post.id == IssueItem.post_id)
-        .where(IssueItem.issue_id.in_(list(chosen)))
+        # The overall list, where rank is the position every reader of everything saw.
+        .where(IssueItem.issue_id.in_(list(chosen)), IssueItem.overall.is_(True))
     )
     records = [
         ClickRecord(week=chosen[issue_id], rank=rank, source=source, clicks=clicks)

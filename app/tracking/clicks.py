@@ -6,6 +6,9 @@ anyone could otherwise inflate a post's count, and the counts feed the ranking's
 A client is its IP address and user agent hashed with a salt of the day (derived from the
 secret key, so every process agrees and nothing is stored): the key says "seen today" without
 holding either in clear, and it changes at midnight UTC.
+
+A link in a segment's copy names the segment, so a counted click also counts for the sections
+its readers chose (`app.tracking.sections`); links from before segments count as everyone's.
 """
 
 from __future__ import annotations
@@ -16,21 +19,32 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.models import IssueItem, IssueStatus
+from app.models import Issue, IssueItem, IssueSegment, IssueStatus
 from app.tokens import CLICK, InvalidToken, Signer
+from app.tracking.sections import clicked_sections, count_section_clicks
 
 
-def click_token(signer: Signer, *, issue_id: int, item_id: int) -> str:
-    """The token of one item's link in one issue (the same for every reader: no per-reader ids)."""
-    return signer.dumps(CLICK, {"i": issue_id, "p": item_id})
+def click_token(signer: Signer, *, issue_id: int, item_id: int, segment: int | None = None) -> str:
+    """The token of one item's link in one issue (the same for every reader: no per-reader ids).
+
+    `segment` is the number of the issue's rendering the link is in (`IssueSegment.number`), so
+    a click counts for the sections its readers chose; tokens without one count as everyone's.
+    """
+    payload: dict[str, int] = {"i": issue_id, "p": item_id}
+    if segment is not None:
+        payload["s"] = segment
+    return signer.dumps(CLICK, payload)
 
 
-def click_url(signer: Signer, base_url: str, *, issue_id: int, item_id: int) -> str:
+def click_url(
+    signer: Signer, base_url: str, *, issue_id: int, item_id: int, segment: int | None = None
+) -> str:
     """The tracked link put in the email instead of the post's URL."""
-    return f"{base_url.rstrip('/')}/r/{click_token(signer, issue_id=issue_id, item_id=item_id)}"
+    token = click_token(signer, issue_id=issue_id, item_id=item_id, segment=segment)
+    return f"{base_url.rstrip('/')}/r/{token}"
 
 
 # User agents of link checkers that fetch every link of a mail or a chat message, and of bots.
@@ -58,6 +72,32 @@ def click_client(secret: str, ip: str, user_agent: str, *, now: datetime) -> str
     return hmac.new(salt, f"{ip}\n{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def _click_target(signer: Signer, token: str) -> tuple[int, int, int | None] | None:
+    """(issue id, item id, segment number or None) of a valid token, else None."""
+    try:
+        payload = signer.loads(CLICK, token)
+    except InvalidToken:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    issue_id, item_id, segment = payload.get("i"), payload.get("p"), payload.get("s")
+    if not all(_is_id(value) for value in (issue_id, item_id)):
+        return None
+    if segment is not None and not _is_id(segment, least=0):
+        return None
+    return issue_id, item_id, segment
+
+
+def _is_id(value: object, *, least: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _segment(session: Session, issue_id: int, number: int) -> IssueSegment | None:
+    return session.scalar(
+        select(IssueSegment).where(IssueSegment.issue_id == issue_id, IssueSegment.number == number)
+    )
+
+
 def follow_click(
     session: Session,
     *,
@@ -67,23 +107,32 @@ def follow_click(
 ) -> str | None:
     """The stored URL a click token points to, or None if there is none.
 
-    The click is counted when the issue was sent and `counts(item_id)` says so (the caller's
-    "first time today for this client, not a prefetcher")."""
-    try:
-        payload = signer.loads(CLICK, token)
-    except InvalidToken:
+    The link must be stored for the token's issue: one of its items, or one its segment lists
+    (a monthly copy lists the best of the month's earlier issues too). A token naming a segment
+    the issue does not have leads nowhere. The click is counted when the issue was mailed and
+    `counts(item_id)` says so (the caller's "first time today for this client, not a
+    prefetcher"): on the item, and per section for the segment's readers.
+    """
+    target = _click_target(signer, token)
+    if target is None:
         return None
-    if not isinstance(payload, dict):
-        return None
-    issue_id, item_id = payload.get("i"), payload.get("p")
-    if not isinstance(issue_id, int) or not isinstance(item_id, int):
-        return None
+    issue_id, item_id, number = target
     item = session.get(IssueItem, item_id)
-    if item is None or item.issue_id != issue_id:
+    if item is None:
         return None
+    segment = _segment(session, issue_id, number) if number is not None else None
+    if number is not None and segment is None:
+        return None
+    if item.issue_id != issue_id and (segment is None or item.id not in segment.item_ids):
+        return None
+    issue = session.get(Issue, issue_id)
     # Clicks in test copies of a draft don't count.
-    if item.issue.status != IssueStatus.DRAFT and counts(item_id):
+    if issue is not None and issue.status != IssueStatus.DRAFT and counts(item_id):
         session.execute(
             update(IssueItem).where(IssueItem.id == item_id).values(clicks=IssueItem.clicks + 1)
+        )
+        selection = segment.sections if segment is not None else None
+        count_section_clicks(
+            session, item_id=item_id, sections=clicked_sections(selection, item.sections)
         )
     return item.post.url

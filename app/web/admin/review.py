@@ -18,7 +18,7 @@ from app.issues.drafts import (
     update_issue,
 )
 from app.issues.errors import InvalidEdit, IssueLocked, IssueNotFound
-from app.issues.review import left_out, stories
+from app.issues.review import left_out, section_labels, section_review, stories
 from app.models import Issue, IssueStatus
 from app.web.admin.auth import AdminSession, admin_form, current_admin
 from app.web.admin.pages import problem, reason_text, redirect_done, render
@@ -47,7 +47,8 @@ def review(
     session: Session = db_session,
     settings: Settings = Depends(settings_dep),
 ) -> HTMLResponse:
-    """One issue: ranked items with score and reasons; for a draft, edits and the left-out."""
+    """One issue: ranked items with score, reasons and sections; what each section's readers
+    get and who gets which variant; for a draft, edits and the left-out."""
     issue = get_issue(session, issue_id=issue_id)
     return render(
         request,
@@ -57,6 +58,8 @@ def review(
         counts=delivery_counts(session, [issue.id])[issue.id],
         editable=issue.status == IssueStatus.DRAFT,
         stories=stories(session, issue.items),
+        section_tags=section_labels(issue.items, settings.sections),
+        sections=section_review(session, issue, settings=settings, now=clock.now()),
         **_left_out(session, issue, settings),
     )
 

@@ -33,7 +33,7 @@ def draft_issue_route(
     week = requested_week(body.week, now=now)
     drafted = prepare_draft(session, week=week, now=now, settings=settings)
     response.status_code = 201 if drafted.created else 200
-    return issue_out(session, drafted.issue, ranking=drafted.ranking)
+    return issue_out(session, drafted.issue, ranking=drafted.ranking, settings=settings, now=now)
 
 
 @router.get("/issues")
@@ -49,7 +49,7 @@ def list_issues_route(
 @router.get("/issues/{issue_id}", responses=NO_ISSUE)
 def get_issue_route(issue_id: RowId, session: SessionDep, settings: SettingsDep) -> IssueOut:
     """One issue; a draft also shows the posts left out and why."""
-    return show_issue(session, issue_id=issue_id, settings=settings)
+    return show_issue(session, issue_id=issue_id, settings=settings, now=clock.now())
 
 
 @router.patch("/issues/{issue_id}", responses={**NO_ISSUE, **LOCKED})
@@ -61,7 +61,7 @@ def update_issue_route(
 ) -> IssueOut:
     """Pin, drop (and unpin, undrop) posts, or change the subject or intro of a draft."""
     update_issue(session, issue_id=issue_id, **edit.changes(), now=clock.now(), settings=settings)
-    return show_issue(session, issue_id=issue_id, settings=settings)
+    return show_issue(session, issue_id=issue_id, settings=settings, now=clock.now())
 
 
 @router.delete(
