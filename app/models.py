@@ -272,6 +272,22 @@ class IssueItem(Base):
     post: Mapped[Post] = relationship()
 
 
+class SectionClicks(Base):
+    """Clicks on one issue item by the readers of one section ("" = readers of everything).
+
+    A click in a segment's copy counts for each section the reader chose that the item is in;
+    `IssueItem.clicks` keeps the total. The ranking reads these for per-section source factors.
+    """
+
+    __tablename__ = "section_clicks"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("issue_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    section: Mapped[str] = mapped_column(String(60), primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class DeliveryState(StrEnum):
     """A ledger row's state (SPEC §9): pending → sending → one terminal state."""
 

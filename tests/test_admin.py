@@ -397,11 +397,22 @@ def test_preview_shows_both_widths_and_the_text_and_sends_a_test(admin_client, d
     assert last_test == "2026-11-30 09:00 UTC to a@example.org, b@example.org"  # the frozen clock
 
 
+def test_send_confirm_counts_only_the_readers_it_would_mail(admin_client, db):
+    readers(db, "r1@example.org", "r2@example.org", "r3@example.org")
+    paused = db.scalar(select(Subscriber).where(Subscriber.email == "r2@example.org"))
+    paused.paused_until = NOW + timedelta(weeks=2)
+    db.commit()
+    issue = draft(db, admin_client)
+    confirm = admin_client.get(f"/admin/issues/{issue.id}/send").text
+    assert "Send to 2 readers?" in confirm
+    assert "1 of the 3 confirmed readers wait: paused" in confirm
+
+
 def test_send_confirm_start_progress_and_finish(admin_client, db, settings, sessions, published):
     readers(db, "r1@example.org", "r2@example.org", "r3@example.org")
     issue = draft(db, admin_client)
     confirm = admin_client.get(f"/admin/issues/{issue.id}/send")
-    assert "Send to 3 confirmed readers?" in confirm.text
+    assert "Send to 3 readers?" in confirm.text
     assert f"<strong>{html.escape(issue.subject)}</strong>" in confirm.text
     assert f"<td>{html.escape(settings.from_address)}</td>" in confirm.text
     assert "never · <a" in confirm.text  # no test copy yet: the card says so

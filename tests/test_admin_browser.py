@@ -77,7 +77,7 @@ def test_review_preview_send_and_read_the_mail(browser, tmp_path):
 
         page.get_by_role("link", name="Send…").first.click()
         heading = page.locator("h1").inner_text()
-        readers = int(re.search(r"Send to ([\d,]+) confirmed", heading).group(1).replace(",", ""))
+        readers = int(re.search(r"Send to ([\d,]+) reader", heading).group(1).replace(",", ""))
         assert readers > 0
         shoot(page, "send-confirm")
         page.get_by_role("button", name="Yes, send it now").click()

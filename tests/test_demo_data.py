@@ -16,6 +16,8 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from rapidfuzz import fuzz, utils
 
+from app.config import Settings
+
 DEMO_DIR = Path(__file__).resolve().parent.parent / "app" / "demo"
 WEEKS = ("2026-W45", "2026-W46", "2026-W47", "2026-W48")
 POST_KEYS = {
@@ -279,7 +281,7 @@ def test_spec_example_post_is_present(posts: list[dict]) -> None:
 
 def test_subscribers_are_valid_unique_demo_addresses(subscribers: list[dict[str, str]]) -> None:
     assert 20 <= len(subscribers) <= 30
-    assert set(subscribers[0]) == {"email", "name"}
+    assert set(subscribers[0]) == {"email", "name", "sections"}
     normalized = []
     for row in subscribers:
         try:
@@ -293,6 +295,16 @@ def test_subscribers_are_valid_unique_demo_addresses(subscribers: list[dict[str,
     assert any(not row["name"].isascii() for row in subscribers)
 
 
-def test_subscribers_header_is_exactly_email_name() -> None:
+def test_subscribers_header_is_exactly_email_name_sections() -> None:
     first_line = (DEMO_DIR / "subscribers.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert first_line == "email,name"
+    assert first_line == "email,name,sections"
+
+
+def test_demo_readers_choose_known_sections_and_many_choose_none(subscribers) -> None:
+    sections = Settings(_env_file=None).sections
+    keys = [
+        sections.choose(row["sections"].split(",") if row["sections"] else [])
+        for row in subscribers
+    ]
+    assert keys.count("") >= 5  # readers of everything, the default
+    assert len(set(keys)) >= 6  # enough different selections to see different lists

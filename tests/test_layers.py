@@ -21,6 +21,7 @@ FLOORS = (
         (
             "app.config",
             "app.mailservers",
+            "app.sections",
             "app.clock",
             "app.errors",
             "app.logs",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from app import clock
 from app.config import Settings
@@ -66,8 +66,16 @@ def crash_settings(tmp_path, smtp_server):
     drop_postgres_database(url)
 
 
-def start_issue(settings: Settings, readers: int) -> int:
-    """N confirmed readers, an issue with two posts, and its send started (tasks in Redis)."""
+# Reader n of a send with sections chose SECTION_CHOICES[n % 3]; each such list has a post of
+# its own (title "<section> post"), the overall list only posts 1 and 2.
+SECTION_CHOICES = ("", "wind", "policy")
+
+
+def start_issue(settings: Settings, readers: int, *, sections: bool = False) -> int:
+    """N confirmed readers, an issue with two posts, and its send started (tasks in Redis).
+
+    With `sections`, a third of the readers chose Wind and a third Policy, and each of those
+    sections has a post beyond the overall list: the send has three segments."""
     with session_scope(settings.database_url) as session:
         session.execute(
             insert(Subscriber),
@@ -79,6 +87,7 @@ def start_issue(settings: Settings, readers: int) -> int:
                     "created_at": T0,
                     "updated_at": T0,
                     "confirm_nonce": 0,
+                    "sections": SECTION_CHOICES[n % 3] if sections else "",
                 }
                 for n in range(readers)
             ],
@@ -113,6 +122,33 @@ def start_issue(settings: Settings, readers: int) -> int:
             session.add(post)
             session.flush()
             session.add(IssueItem(issue_id=issue.id, post_id=post.id, rank=rank, score=1.0))
+        for rank, key in enumerate(SECTION_CHOICES[1:] if sections else (), start=3):
+            post = Post(
+                url=f"https://news.example.com/{key}",
+                title=f"{key.title()} post",
+                summary="Energy.",
+                source=f"{key} outlet",
+                topics=[key],
+                published_at=T0,
+                views=1,
+                likes=1,
+                shares=0,
+                comments=0,
+                created_at=T0,
+                updated_at=T0,
+            )
+            session.add(post)
+            session.flush()
+            session.add(
+                IssueItem(
+                    issue_id=issue.id,
+                    post_id=post.id,
+                    rank=rank,
+                    score=2.0,
+                    sections=key,
+                    overall=False,
+                )
+            )
         session.flush()
         assert start_send(session, issue_id=issue.id, now=clock.now(), settings=settings)
         return issue.id
@@ -169,6 +205,38 @@ def test_worker_killed_mid_send_resumes_with_at_most_in_flight_duplicates(
     # The bound: one message in flight per worker process at the SIGKILL.
     print(f"SIGKILL mid-send: {duplicates} duplicate(s), bound {concurrency} (in flight)")
     assert duplicates <= concurrency, (duplicates, copies.most_common(5))
+
+
+def test_worker_killed_mid_send_with_segments_gives_each_reader_their_own_list_once(
+    crash_settings, smtp_server, tmp_path
+):
+    """As above with three segments: every copy a reader got, duplicates included, is the
+    list of the sections they chose, rendered once for their segment."""
+    readers, concurrency = 300, 2
+    smtp_server.faults.slow(None, 0.02)
+    issue_id = start_issue(crash_settings, readers, sections=True)
+    with celery_worker(
+        crash_settings, log=tmp_path / "w1.log", concurrency=concurrency, pool="prefork"
+    ) as worker:
+        wait_until(lambda: counts(crash_settings, issue_id)["sent"] >= 60, timeout=40)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    assert counts(crash_settings, issue_id)["sent"] < readers
+    with celery_worker(crash_settings, log=tmp_path / "w2.log"):
+        sweep_until_sent(crash_settings, issue_id)
+    copies = check_ledger(crash_settings, issue_id, readers, smtp_server)
+    assert sum(copies.values()) - readers <= concurrency
+    for received in smtp_server.messages:
+        number = int(received.rcpt_tos[0][1:].partition("@")[0])
+        chosen = SECTION_CHOICES[number % 3]
+        text = received.message.get_body(("plain",)).get_content()
+        for key in SECTION_CHOICES[1:]:
+            assert (f"{key.title()} post" in text) == (key == chosen), (received.rcpt_tos, key)
+    with session_scope(crash_settings.database_url) as session:
+        segments = session.execute(
+            select(Delivery.segment, func.count()).group_by(Delivery.segment)
+        ).all()
+    assert sorted(segments) == [(0, 100), (1, 100), (2, 100)]
 
 
 def test_broker_emptied_mid_send_only_delays_it(crash_settings, smtp_server, tmp_path):

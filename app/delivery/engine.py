@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,8 +29,16 @@ from app.delivery.transports import (
 )
 from app.errors import Conflict
 from app.issues.errors import IssueNotFound
-from app.issues.mail import dkim_signer, prepare_issue_message
-from app.models import Delivery, DeliveryState, Issue, IssueStatus, SubscriberStatus
+from app.issues.mail import dkim_signer, prepare_issue_message, prepare_variant_message
+from app.issues.segments import due_readers, plan_segments, segment_numbers
+from app.models import (
+    Delivery,
+    DeliveryState,
+    Issue,
+    IssueSegment,
+    IssueStatus,
+    SubscriberStatus,
+)
 from app.readers.links import reader_links
 from app.readers.notifications import sender_domain
 from app.tokens import MailRef, Signer
@@ -64,10 +72,14 @@ def load_issue(session: Session, issue_id: int) -> Issue:
 
 
 def start_send(session: Session, *, issue_id: int, now: datetime, settings: Settings) -> bool:
-    """Freeze the recipients, render once, queue the batches; False if already sending or sent.
+    """Freeze the recipients, render once per segment, queue the batches; False if already
+    sending or sent.
 
     Only a draft starts, through `UPDATE … WHERE status = 'draft'`: of two concurrent calls one
-    wins, the other changes nothing. An issue with no posts raises `NothingToSend`.
+    wins, the other changes nothing. An issue with no posts raises `NothingToSend`. The issue's
+    own message is the overall list (the archive's); each segment of readers who share a
+    selection gets its list rendered once (`app.issues.segments`). A reader whose selection
+    changed after the segments were planned, in the same instant, gets the overall one.
     """
     issue = load_issue(session, issue_id)
     if issue.status in (IssueStatus.SENDING, IssueStatus.SENT):
@@ -92,7 +104,36 @@ def start_send(session: Session, *, issue_id: int, now: datetime, settings: Sett
     ).rowcount
     if not won:
         return False
-    readers = freeze_recipients(session, issue_id=issue_id, batch_size=settings.batch_size, now=now)
+    segments = plan_segments(session, issue, settings=settings, now=now)
+    for segment in segments:
+        session.add(
+            IssueSegment(
+                issue_id=issue_id,
+                number=segment.number,
+                sections=segment.variant.key,
+                cadence=segment.variant.cadence,
+                item_ids=[item.id for item in segment.variant.items],
+                readers=segment.readers,
+                message_template=prepare_variant_message(
+                    session,
+                    issue,
+                    segment.variant,
+                    settings=settings,
+                    signer=signer,
+                    now=now,
+                    segment=segment.number,
+                ).dumps(),
+                created_at=now,
+            )
+        )
+    readers = freeze_recipients(
+        session,
+        issue_id=issue_id,
+        batch_size=settings.batch_size,
+        now=now,
+        who=due_readers(issue.week, now=now),
+        segments=segment_numbers(segments),
+    )
     queue_batches(session, issue_id=issue_id, batches=-(-readers // settings.batch_size))
     if readers == 0:
         finish_if_done(session, issue_id=issue_id, now=now)  # nobody to mail: sent at once
@@ -149,12 +190,12 @@ class _Delivery:
         settings: Settings,
         *,
         issue_id: int,
-        template: MessageTemplate,
+        templates: Mapping[int | None, MessageTemplate],
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
         self.issue_id = issue_id
-        self.template = template
+        self.templates = templates  # by segment; None: the issue's own (overall) message
         self.clock = clock
         self.signer = Signer(settings.signing_keys())
         self.sign = dkim_signer(settings)
@@ -164,9 +205,10 @@ class _Delivery:
         self.sender = None if settings.bounce_address else return_path(settings, None)
 
     def message(self, claimed: Claimed, address: str) -> bytes:
-        """The reader's copy: the stored bytes with their address, Message-ID and link filled."""
+        """The reader's copy: the stored bytes with their address, Message-ID and links filled."""
         reader = claimed.subscriber_id
-        message = self.template.fill(
+        links = reader_links(self.base, self.signer, reader)
+        message = self.templates[claimed.segment].fill(
             to=address,
             message_id=make_message_id(
                 kind="digest",
@@ -174,7 +216,8 @@ class _Delivery:
                 subscriber_id=reader,
                 domain=self.domain,
             ),
-            unsubscribe_url=reader_links(self.base, self.signer, reader).unsubscribe,
+            unsubscribe_url=links.unsubscribe,
+            manage_url=links.manage,
         )
         return self.sign(message) if self.sign is not None else message
 
@@ -260,6 +303,22 @@ def _deliver(
         ledger.give_back([i for i in held if i != in_flight], now=clock())
 
 
+def _templates(
+    ledger: Ledger, stored: bytes, segments: set[int | None]
+) -> dict[int | None, MessageTemplate]:
+    """The stored messages a batch's rows need, loaded once per batch: the issue's own and
+    one per segment named. A segment without a stored message (none of this engine's
+    sends leaves one) gets the issue's own, with a warning."""
+    overall = MessageTemplate.loads(stored)
+    templates: dict[int | None, MessageTemplate] = {None: overall}
+    for segment in sorted(s for s in segments if s is not None):
+        data = ledger.message_template(segment)
+        if data is None:
+            log.warning("issue %s: segment %s has no stored message", ledger.issue_id, segment)
+        templates[segment] = MessageTemplate.loads(data) if data is not None else overall
+    return templates
+
+
 def send_batch(
     sessions: sessionmaker[Session],
     *,
@@ -284,8 +343,8 @@ def send_batch(
             claimed = ledger.claim(now=now, lease_until=lease_until)
             result.claimed = len(claimed)
             if claimed:
-                template = MessageTemplate.loads(stored)
-                delivery = _Delivery(settings, issue_id=issue_id, template=template, clock=clock)
+                templates = _templates(ledger, stored, {row.segment for row in claimed})
+                delivery = _Delivery(settings, issue_id=issue_id, templates=templates, clock=clock)
                 _deliver(ledger, delivery, transport, claimed, result)
             result.retry_at = ledger.next_retry()
             result.finished = ledger.finish(now=clock())

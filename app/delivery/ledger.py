@@ -12,18 +12,22 @@ its own (WAL with synchronous=NORMAL commits without an fsync).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Executable,
     Integer,
     Select,
     String,
+    and_,
     bindparam,
+    case,
     exists,
     func,
     insert,
@@ -39,6 +43,7 @@ from app.models import (
     Delivery,
     DeliveryState,
     Issue,
+    IssueSegment,
     IssueStatus,
     Subscriber,
     SubscriberStatus,
@@ -80,6 +85,7 @@ class Claimed:
     delivery_id: int
     subscriber_id: int
     attempts: int
+    segment: int | None = None  # which rendering the reader gets (None: the issue's only one)
 
 
 @dataclass(frozen=True)
@@ -96,14 +102,36 @@ class Outcome:
 RECIPIENTS = Subscriber.status == SubscriberStatus.CONFIRMED
 
 
-def count_recipients(session: Session) -> int:
+def count_recipients(session: Session, *, who: ColumnElement[bool] = RECIPIENTS) -> int:
     """How many readers a send started now would mail (`freeze_recipients` takes them)."""
-    return session.scalar(select(func.count()).select_from(Subscriber).where(RECIPIENTS)) or 0
+    return session.scalar(select(func.count()).select_from(Subscriber).where(who)) or 0
 
 
-def freeze_recipients(session: Session, *, issue_id: int, batch_size: int, now: datetime) -> int:
-    """One pending row per confirmed reader, numbered into batches; one INSERT … SELECT."""
-    position = (func.row_number().over(order_by=Subscriber.id) - 1).self_group()
+def freeze_recipients(
+    session: Session,
+    *,
+    issue_id: int,
+    batch_size: int,
+    now: datetime,
+    who: ColumnElement[bool] = RECIPIENTS,
+    segments: Mapping[tuple[str, str], int] | None = None,
+) -> int:
+    """One pending row per reader `who` selects, numbered into batches; one INSERT … SELECT.
+
+    With `segments` ((sections, cadence) as stored → segment number) each row names its
+    reader's segment, and the batches run segment by segment, so a batch mostly fills copies
+    of one or two stored messages.
+    """
+    segment: ColumnElement[Any] = literal(None, Integer)
+    order: list[ColumnElement[Any]] = [Subscriber.id]
+    if segments:
+        whens = [
+            (and_(Subscriber.sections == sections, Subscriber.cadence == cadence), number)
+            for (sections, cadence), number in segments.items()
+        ]
+        segment = case(*whens, else_=literal(None, Integer))
+        order = [segment, Subscriber.id]
+    position = (func.row_number().over(order_by=order) - 1).self_group()
     # A plain "/" on two integers divides whole numbers in both SQLite and PostgreSQL.
     batch = position.op("/", return_type=Integer)(literal(batch_size, Integer))
     readers = select(
@@ -113,8 +141,9 @@ def freeze_recipients(session: Session, *, issue_id: int, batch_size: int, now: 
         literal(DeliveryState.PENDING, String),
         literal(0),
         literal(now, UTCDateTime),
-    ).where(RECIPIENTS)
-    columns = ["issue_id", "subscriber_id", "batch", "state", "attempts", "updated_at"]
+        segment,
+    ).where(who)
+    columns = ["issue_id", "subscriber_id", "batch", "state", "attempts", "updated_at", "segment"]
     session.execute(insert(Delivery).from_select(columns, readers))
     # Counted, not taken from rowcount: psycopg reports -1 for an INSERT … SELECT.
     count = select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id)
@@ -220,9 +249,16 @@ class Ledger:
         rows = self._run(select(Issue.status).where(Issue.id == self.issue_id))
         return rows[0].status if rows else None
 
-    def message_template(self) -> bytes | None:
-        """The issue's finished message, stored when the send started."""
-        return self.session.scalar(select(Issue.message_template).where(Issue.id == self.issue_id))
+    def message_template(self, segment: int | None = None) -> bytes | None:
+        """The finished message of the issue (or of one of its segments), stored when the
+        send started."""
+        if segment is None:
+            query = select(Issue.message_template).where(Issue.id == self.issue_id)
+        else:
+            query = select(IssueSegment.message_template).where(
+                IssueSegment.issue_id == self.issue_id, IssueSegment.number == segment
+            )
+        return self.session.scalar(query)
 
     def claim(self, *, now: datetime, lease_until: datetime) -> list[Claimed]:
         """Take the batch's due pending rows and commit, so no other worker can take them."""
@@ -241,7 +277,7 @@ class Ledger:
             update(Delivery)
             .where(Delivery.id.in_(candidates))
             .values(state=DeliveryState.SENDING, lease_until=lease_until, updated_at=now)
-            .returning(Delivery.id, Delivery.subscriber_id, Delivery.attempts)
+            .returning(Delivery.id, Delivery.subscriber_id, Delivery.attempts, Delivery.segment)
             .execution_options(**_QUIET)
         )
         rows = self.session.execute(statement).all()

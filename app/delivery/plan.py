@@ -9,15 +9,18 @@ happens. A send already running is a plan too: the caller may watch it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import clock as app_clock
 from app.config import Settings
 from app.delivery.engine import SendRefused, load_issue
 from app.delivery.ledger import count_recipients
 from app.issues.mail import NothingToSend
-from app.models import Delivery, IssueItem, IssueStatus
+from app.issues.segments import due_readers, plan_segments
+from app.models import Delivery, IssueItem, IssueSegment, IssueStatus
 
 
 class AlreadySent(SendRefused):
@@ -36,6 +39,8 @@ class SendPlan:
     posts: int
     readers: int  # confirmed readers now; for a running send, the rows it froze
     batch_size: int
+    # The lists readers get: (who, readers), the overall list first ("everything, weekly").
+    segments: tuple[tuple[str, int], ...] = ()
 
     @property
     def batches(self) -> int:
@@ -60,6 +65,10 @@ class SendPlan:
             f"from     {self.sender}",
             f"readers  {self.readers:,} confirmed",
             f"batches  {self.batches:,} of up to {self.batch_size:,} readers",
+            *(
+                f"{'lists' if n == 0 else '':8} {readers:>6,}  {who}"
+                for n, (who, readers) in enumerate(self.segments)
+            ),
         ]
 
 
@@ -67,8 +76,14 @@ def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
-def plan_send(session: Session, *, issue_id: int, settings: Settings) -> SendPlan:
-    """The send of `issue_id` as it would start now; the domain error that stops it, if any."""
+def plan_send(
+    session: Session, *, issue_id: int, settings: Settings, now: datetime | None = None
+) -> SendPlan:
+    """The send of `issue_id` as it would start now; the domain error that stops it, if any.
+
+    Readers counted are those it would mail: confirmed, not paused, and weekly (monthly ones
+    too when the issue ends its month)."""
+    now = now or app_clock.now()
     issue = load_issue(session, issue_id)
     if issue.status == IssueStatus.SENT:
         sent = f" on {issue.sent_at:%Y-%m-%d %H:%M} UTC" if issue.sent_at else ""
@@ -76,15 +91,29 @@ def plan_send(session: Session, *, issue_id: int, settings: Settings) -> SendPla
     if issue.status not in (IssueStatus.DRAFT, IssueStatus.SENDING):
         raise SendRefused(f"issue {issue_id} is {issue.status}; only a draft can be sent")
     posts = session.scalar(
-        select(func.count()).select_from(IssueItem).where(IssueItem.issue_id == issue_id)
+        select(func.count())
+        .select_from(IssueItem)
+        .where(IssueItem.issue_id == issue_id, IssueItem.overall.is_(True))
     )
     if issue.status == IssueStatus.DRAFT and not posts:
         raise NothingToSend(f"issue {issue_id} ({issue.week}) lists no posts: nothing to send")
     if issue.status == IssueStatus.SENDING:
         frozen = select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id)
         readers = session.scalar(frozen) or 0
+        stored = session.execute(
+            select(IssueSegment.sections, IssueSegment.cadence, IssueSegment.readers)
+            .where(IssueSegment.issue_id == issue_id)
+            .order_by(IssueSegment.number)
+        ).all()
     else:
-        readers = count_recipients(session)
+        readers = count_recipients(session, who=due_readers(issue.week, now=now))
+        stored = [
+            (s.variant.key, s.variant.cadence, s.readers)
+            for s in plan_segments(session, issue, settings=settings, now=now)
+        ]
+    segments = tuple(
+        (f"{settings.sections.describe(key)}, {cadence}", count) for key, cadence, count in stored
+    )
     return SendPlan(
         issue_id=issue.id,
         week=issue.week,
@@ -94,4 +123,5 @@ def plan_send(session: Session, *, issue_id: int, settings: Settings) -> SendPla
         posts=posts or 0,
         readers=readers,
         batch_size=settings.batch_size,
+        segments=segments,
     )

@@ -7,13 +7,18 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from app import clock
 from app.accounts import ensure_demo_admin
 from app.config import Settings
 from app.db import session_scope
 from app.issues.drafts import draft_issue
+from app.models import Subscriber
 from app.posts.store import upsert_posts, validate_posts
 from app.readers.importing import import_subscribers
+from app.readers.subscriptions import normalise_email
 from app.weeks import last_complete_week, week_window
 
 DEMO_DIR = Path(__file__).parent
@@ -30,10 +35,27 @@ def demo_posts(now: datetime) -> list[dict]:
     return posts
 
 
-def demo_readers() -> list[tuple[int, str, str | None]]:
+def _demo_rows() -> list[dict[str, str]]:
     with (DEMO_DIR / "subscribers.csv").open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        return [(number, row["email"], row.get("name")) for number, row in enumerate(reader, 2)]
+        return list(csv.DictReader(handle))
+
+
+def demo_readers() -> list[tuple[int, str, str | None]]:
+    return [(number, row["email"], row.get("name")) for number, row in enumerate(_demo_rows(), 2)]
+
+
+def _demo_sections(session: Session, settings: Settings, *, now: datetime) -> None:
+    """Give the demo readers the sections the CSV names, once: a reader who changed their
+    choice in the preference centre keeps it on the next start."""
+    for row in _demo_rows():
+        wanted = settings.sections.choose([k for k in (row.get("sections") or "").split(",") if k])
+        reader = session.scalar(
+            select(Subscriber).where(
+                Subscriber.email == normalise_email(row["email"], check_deliverability=False)
+            )
+        )
+        if reader is not None and wanted and reader.sections == "" and reader.created_at == now:
+            reader.sections = wanted
 
 
 def load_demo(settings: Settings) -> tuple[list[str], tuple[str, str]]:
@@ -51,6 +73,7 @@ def load_demo(settings: Settings) -> tuple[list[str], tuple[str, str]]:
             now=now,
             keys=settings.signing_keys(),
         )
+        _demo_sections(session, settings, now=now)
         issue = draft_issue(session, week=week, now=now, settings=settings)
         lines = [
             f"demo: {posts['created']} posts added, {posts['updated']} refreshed; "

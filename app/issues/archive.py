@@ -84,7 +84,7 @@ def archive_entries(session: Session) -> list[ArchiveEntry]:
     rows = session.execute(
         select(IssueItem.issue_id, Post.title)
         .join(Post, Post.id == IssueItem.post_id)
-        .where(IssueItem.issue_id.in_(list(titles)))
+        .where(IssueItem.issue_id.in_(list(titles)), IssueItem.overall.is_(True))
         .order_by(IssueItem.issue_id, IssueItem.rank, IssueItem.id)
     )
     for issue_id, title in rows:

@@ -11,21 +11,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import String, delete, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
 from app.errors import Invalid
 from app.issues.errors import InvalidEdit, IssueLocked, IssueNotFound
+from app.issues.mail import SUBJECT_TOPIC
 from app.models import Delivery, DeliveryState, Issue, IssueItem, IssueStatus, Post
 from app.ranking.click_prior import source_click_priors
 from app.ranking.rules import Rules
-from app.ranking.score import Candidate, Ranking, paused_cycle_collection, rank
+from app.ranking.score import Candidate, RankedItem, Ranking, paused_cycle_collection, rank
 from app.ranking.sources import click_records, source_weights
+from app.sections import KEY_SEPARATOR
+from app.tracking.sections import section_source_factors
 from app.weeks import format_week, last_complete_week, parse_week, week_window
 
-SUBJECT_TOPIC = "sustainability & energy"
 MAX_SUBJECT, MAX_INTRO = 200, 5000
 # The delivery counts of the issue JSON (SPEC §6); a row being sent still counts as pending.
 COUNT_STATES = (DeliveryState.PENDING, *DeliveryState.TERMINAL, DeliveryState.CANCELLED)
@@ -144,7 +146,15 @@ def rank_posts(
     click_priors = source_click_priors(click_records(session, before_week=week))
     with paused_cycle_collection():
         candidates = candidates_for_week(session, week, also=pins)
-        return rank(candidates, week=week, now=now, rules=rules, click_priors=click_priors)
+        return rank(
+            candidates,
+            week=week,
+            now=now,
+            rules=rules,
+            click_priors=click_priors,
+            sections=settings.sections,
+            section_factors=section_source_factors(session, before_week=week),
+        )
 
 
 def _rerank(session: Session, *, issue: Issue, now: datetime, settings: Settings) -> Ranking:
@@ -154,18 +164,32 @@ def _rerank(session: Session, *, issue: Issue, now: datetime, settings: Settings
     )
     editor_subject = issue.subject != default_subject(issue.week, len(issue.items))
     issue.items.clear()
+    # The section items are not in `issue.items` (it holds the overall list only).
+    session.execute(delete(IssueItem).where(IssueItem.issue_id == issue.id))
     session.flush()  # delete the old rows first: (issue_id, post_id) is unique
     for item in ranking.items:
-        reasons = {**item.reasons, "duplicates": list(item.duplicates)}
-        issue.items.append(
-            IssueItem(post_id=item.post_id, rank=item.rank, score=item.score, reasons=reasons)
-        )
+        issue.items.append(_item_row(item, overall=True))
+    for item in ranking.extras:
+        session.add(_item_row(item, overall=False, issue_id=issue.id))
     issue.note = ranking.note
     if not editor_subject:
         issue.subject = default_subject(issue.week, len(ranking.items))
     issue.ranked_at = issue.updated_at = now
     session.flush()
     return ranking
+
+
+def _item_row(item: RankedItem, *, overall: bool, issue_id: int | None = None) -> IssueItem:
+    """An issue's row for a ranked item: in the overall list, or one of a section's extras."""
+    return IssueItem(
+        issue_id=issue_id,
+        post_id=item.post_id,
+        rank=item.rank,
+        score=item.score,
+        reasons={**item.reasons, "duplicates": list(item.duplicates)},
+        sections=KEY_SEPARATOR.join(item.sections),
+        overall=overall,
+    )
 
 
 def _issue_for_week(session: Session, *, week: str, now: datetime) -> tuple[Issue, bool]:

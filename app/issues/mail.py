@@ -1,12 +1,14 @@
 """The digest as mail: its content from the issue rows, the once-per-issue message, previews, tests.
 
-Test copies (`send_test`) are not recorded in the ledger. Their unsubscribe link is the real
-one when the address belongs to a subscriber (so an editor can try the whole one-click path on
-their own address), and otherwise a harmless preview URL that only shows "link not valid".
+Test copies (`send_test`) are not recorded in the ledger. Their unsubscribe and preference-centre
+links are the real ones when the address belongs to a subscriber (so an editor can try the whole
+one-click path on their own address), and otherwise harmless preview URLs that only show "link
+not valid".
 """
 
 from __future__ import annotations
 
+import calendar
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -20,13 +22,16 @@ from app.config import Settings
 from app.delivery.returns import return_path
 from app.delivery.transports import Transport
 from app.errors import Conflict
-from app.models import Issue, IssueItem, Subscriber
+from app.issues.segments import Variant, month_of
+from app.models import Cadence, Issue, IssueItem, Subscriber
 from app.readers.links import preview_links, reader_links
 from app.readers.notifications import list_id, sender_domain
+from app.sections import split_key
 from app.tokens import Signer
 from app.tracking.clicks import click_url
 from app.weeks import parse_week
 from emails.compose import (
+    MANAGE_PLACEHOLDER,
     UNSUBSCRIBE_PLACEHOLDER,
     MessageTemplate,
     Rendered,
@@ -55,7 +60,7 @@ def week_label(week: str) -> str:
 def _items(session: Session, issue: Issue) -> list[IssueItem]:
     query = (
         select(IssueItem)
-        .where(IssueItem.issue_id == issue.id)
+        .where(IssueItem.issue_id == issue.id, IssueItem.overall.is_(True))
         .options(selectinload(IssueItem.post))
         .order_by(IssueItem.rank, IssueItem.id)
     )
@@ -69,35 +74,120 @@ def _also_in(reasons: dict) -> tuple[str, ...]:
 
 
 def digest_content(
-    session: Session, issue: Issue, *, settings: Settings, signer: Signer
+    session: Session,
+    issue: Issue,
+    *,
+    settings: Settings,
+    signer: Signer,
+    variant: Variant | None = None,
+    segment: int | None = None,
 ) -> DigestContent:
-    """What the issue shows: its posts in rank order, each linked through click tracking."""
+    """What the issue shows: its posts in rank order, each linked through click tracking.
+
+    With a `variant` (a segment's own list, `app.issues.segments`) the cards are its items in
+    its order, each tagged with the reader's sections it is in, and a line under the intro
+    says what was picked; the click links name the `segment`, so clicks count per section.
+    """
     base = settings.public_base_url
+    items = variant.items if variant is not None else _items(session, issue)
+    chosen = set(variant.sections) if variant is not None else set()
     cards = [
         DigestCard(
-            rank=item.rank,
+            rank=position,
             title=item.post.title,
-            url=click_url(signer, base, issue_id=issue.id, item_id=item.id),
+            url=click_url(signer, base, issue_id=issue.id, item_id=item.id, segment=segment),
             source=item.post.source,
             author=item.post.author,
             read_minutes=item.post.read_minutes,
             summary=item.post.summary,
             image_url=item.post.image_url,
             also_in=_also_in(item.reasons),
+            sections=tuple(
+                settings.sections.labels([k for k in split_key(item.sections) if k in chosen])
+            ),
         )
-        for item in _items(session, issue)
+        for position, item in enumerate(items, start=1)
     ]
+    monthly = variant is not None and variant.cadence == Cadence.MONTHLY
     return DigestContent(
         site_name=settings.site_name,
         tagline=settings.tagline,
-        week_label=week_label(issue.week),
-        subject=issue.subject,
+        week_label=month_label(issue.week) if monthly else week_label(issue.week),
+        subject=variant_subject(issue, variant, settings) if variant else issue.subject,
         intro=issue.intro or "",
         cards=cards,
         postal_address=settings.reader_postal_address,
         archive_url=f"{base}/archive",
         signup_url=f"{base}/",
         web_url=f"{base}/archive/{issue.id}",
+        selection_note=selection_note(variant, week=issue.week, settings=settings)
+        if variant
+        else None,
+    )
+
+
+def month_label(week: str) -> str:
+    """The month a week belongs to, as readers see it: "November 2026"."""
+    year, month = month_of(week)
+    return f"{calendar.month_name[month]} {year}"
+
+
+def variant_subject(issue: Issue, variant: Variant, settings: Settings) -> str:
+    """A segment's subject: the issue's, or for monthly readers "The best of November 2026"."""
+    if variant.cadence != Cadence.MONTHLY:
+        return issue.subject
+    return f"The best of {month_label(issue.week)}: your top {SUBJECT_TOPIC} posts"
+
+
+# The digest's topic in subjects; `app.issues.drafts` words weekly subjects with it. Kept here,
+# not imported from there: the send path (workers) must not load the ranking (numpy, sklearn).
+SUBJECT_TOPIC = "sustainability & energy"
+
+
+def selection_note(variant: Variant, *, week: str, settings: Settings) -> str | None:
+    """What a reader's own list is, in a line under the intro (None for the overall list)."""
+    parts = []
+    period = "week"
+    if variant.cadence == Cadence.MONTHLY:
+        period = "month"
+        parts.append(f"Your monthly digest: the best of {month_label(week)}.")
+    if variant.sections:
+        described = settings.sections.describe(",".join(variant.sections))
+        parts.append(f"Picked for your sections: {described}.")
+        others = len(variant.items) - variant.from_sections
+        if others > 0:
+            parts.append(
+                f"They had {variant.from_sections} of this {period}'s top posts;"
+                f" the other {others} are the {period}'s top stories."
+            )
+    return " ".join(parts) or None
+
+
+def prepare_variant_message(
+    session: Session,
+    issue: Issue,
+    variant: Variant,
+    *,
+    settings: Settings,
+    signer: Signer,
+    now: datetime,
+    segment: int | None = None,
+) -> MessageTemplate:
+    """A segment's message: its own list compiled and encoded once, for all its readers."""
+    content = digest_content(
+        session, issue, settings=settings, signer=signer, variant=variant, segment=segment
+    )
+    if not content.cards:
+        raise NothingToSend(f"issue {issue.id} ({issue.week}) lists no posts: nothing to send")
+    return build_template(
+        sender=settings.from_address,
+        subject=content.subject,
+        rendered=render_digest(
+            content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+        ),
+        list_id=list_id(settings),
+        feedback_id=feedback_id(settings, issue.id),
+        date=now,
     )
 
 
@@ -110,7 +200,9 @@ def _rendered(session: Session, issue: Issue, settings: Settings, signer: Signer
     content = digest_content(session, issue, settings=settings, signer=signer)
     if not content.cards:
         raise NothingToSend(f"issue {issue.id} ({issue.week}) lists no posts: nothing to send")
-    return render_digest(content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+    return render_digest(
+        content, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, manage_url=MANAGE_PLACEHOLDER
+    )
 
 
 def prepare_issue_message(
@@ -132,9 +224,8 @@ def preview(session: Session, issue: Issue, *, settings: Settings, signer: Signe
     if fmt not in PREVIEW_FORMATS:
         raise ValueError(f"format must be one of {', '.join(PREVIEW_FORMATS)}, not {fmt!r}")
     content = digest_content(session, issue, settings=settings, signer=signer)
-    rendered = render_digest(
-        content, unsubscribe_url=preview_links(settings.public_base_url).unsubscribe
-    )
+    links = preview_links(settings.public_base_url)
+    rendered = render_digest(content, unsubscribe_url=links.unsubscribe, manage_url=links.manage)
     return rendered.html if fmt == "html" else rendered.text
 
 
@@ -187,7 +278,9 @@ def send_test(
         for address in emails:
             reader = readers.get(address)
             links = (
-                reader_links(base, signer, reader) if reader is not None else preview_links(base)
+                reader_links(base, signer, reader, now=now)
+                if reader is not None
+                else preview_links(base)
             )
             message = template.fill(
                 to=address,
@@ -198,6 +291,7 @@ def send_test(
                     domain=sender_domain(settings),
                 ),
                 unsubscribe_url=links.unsubscribe,
+                manage_url=links.manage,
             )
             if sign is not None:
                 message = sign(message)

@@ -37,9 +37,17 @@ from app.ranking.reasons import plain_summary
 from app.ranking.rules import Rules
 from app.ranking.selection import Excluded, select
 from app.ranking.value import Story, post_values, valued_stories
+from app.sections import Sections
 from app.weeks import require_aware, week_window
 
 __all__ = ["Candidate", "RankedItem", "Ranking", "is_on_topic", "rank"]
+
+# Stories read, best first, for the sections' extras; and how many of each section's best are
+# weighed by its source factors for its `size` slots.
+SECTION_SCAN, CANDIDATES_PER_SLOT = 2000, 3
+# Per section, per source key: how much more (>1) or less (<1) that section's readers clicked
+# the source than readers at large (`app.tracking.clicks`); absent means 1.
+SectionFactors = Mapping[str, Mapping[str, float]]
 
 OUTLETS_SHOWN = 3  # outlets named in a summary sentence before "and N more"
 # Outlet names and post ids kept in a listed story's stored reasons; counts stay exact. A story
@@ -56,6 +64,7 @@ class RankedItem:
     score: float
     reasons: dict
     duplicates: tuple[int, ...] = ()
+    sections: tuple[str, ...] = ()  # keys of the reader sections its story is in
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,8 @@ class Ranking:
     excluded: list[Excluded] = field(default_factory=list)
     note: str | None = None
     engagement_data: bool = False  # whether any eligible post of the week carried counters
+    # Each section's best stories beyond `items`, ranked on after them (`section_extras`).
+    extras: list[RankedItem] = field(default_factory=list)
 
 
 @lru_cache(maxsize=32)
@@ -190,10 +201,26 @@ def rank(
     now: datetime,
     rules: Rules,
     click_priors: Mapping[str, float] | None = None,
+    sections: Sections | None = None,
+    section_factors: SectionFactors | None = None,
 ) -> Ranking:
-    """Rank a week's posts by SPEC §7: deterministic, every item with its score and reasons."""
+    """Rank a week's posts by SPEC §7: deterministic, every item with its score and reasons.
+
+    With `sections`, each item says which reader sections its story is in, and the ranking
+    also keeps each section's best stories beyond the top 10 (`Ranking.extras`), ordered by
+    the same values (times the section's source factors, `section_extras`): the material of
+    every reader's own top 10 (`app.issues.segments`), from one ranking of the week.
+    """
     with paused_cycle_collection():
-        return _rank(candidates, week=week, now=now, rules=rules, click_priors=click_priors)
+        return _rank(
+            candidates,
+            week=week,
+            now=now,
+            rules=rules,
+            click_priors=click_priors,
+            sections=sections,
+            section_factors=section_factors or {},
+        )
 
 
 def _rank(
@@ -203,6 +230,8 @@ def _rank(
     now: datetime,
     rules: Rules,
     click_priors: Mapping[str, float] | None,
+    sections: Sections | None,
+    section_factors: SectionFactors,
 ) -> Ranking:
     require_aware(now, "now")
     start, end = week_window(week)
@@ -252,13 +281,21 @@ def _rank(
         kind, _, target = excluded.reason.partition(":")
         if kind == "duplicate-of":
             merged[int(target)].append(excluded.post_id)
+    story_sections = StorySections(sections)
+    extras = (
+        section_extras(stories, selection.listed, story_sections, rules, dropped, section_factors)
+        if sections is not None
+        else []
+    )
     items = []
-    for position, (c, story) in enumerate(selection.listed, start=1):
+    listed = [*selection.listed, *extras]
+    for position, (c, story) in enumerate(listed, start=1):
+        duplicates = merged[c.id] if c.id in merged else [p.id for p in story.posts if p.id != c.id]
         reasons = _reasons(
             c,
             story,
             pinned=c.id in pins,
-            duplicates=merged[c.id],
+            duplicates=duplicates,
             neutral=neutral,
             prior=prior,
             start=start,
@@ -267,7 +304,110 @@ def _rank(
             rules=rules,
             click_priors=click_priors,
         )
-        items.append(RankedItem(position, c.id, story.value, reasons, tuple(merged[c.id])))
+        ranked = RankedItem(
+            position,
+            c.id,
+            story.value,
+            reasons,
+            tuple(duplicates),
+            story_sections(story),
+        )
+        items.append(ranked)
     excluded = ineligible + selection.left_out
-    note = _note(week, len(items), rules, excluded, len(pool))
-    return Ranking(week, items, excluded, note, engagement_data=bool(with_metrics))
+    overall = items[: len(selection.listed)]
+    note = _note(week, len(overall), rules, excluded, len(pool))
+    return Ranking(
+        week,
+        overall,
+        excluded,
+        note,
+        engagement_data=bool(with_metrics),
+        extras=items[len(selection.listed) :],
+    )
+
+
+class StorySections:
+    """The reader sections of stories, worked out when first asked (most stories never are).
+
+    A story is in a section when any of its first POSTS_READ posts is: a story told by 5,000
+    copies of one wire text says what it is about in its first few.
+    """
+
+    POSTS_READ = 8
+
+    def __init__(self, sections: Sections | None) -> None:
+        self.sections = sections
+        self.order = {s.key: n for n, s in enumerate(sections.all)} if sections else {}
+        self.known: dict[int, tuple[str, ...]] = {}
+
+    def __call__(self, story: Story) -> tuple[str, ...]:
+        found = self.known.get(id(story))
+        if found is None:
+            keys: set[str] = set()
+            if self.sections is not None:
+                for c in story.posts[: self.POSTS_READ]:
+                    keys.update(
+                        self.sections.of_post(topics=c.topics, title=c.title, summary=c.summary)
+                    )
+            found = self.known[id(story)] = tuple(sorted(keys, key=self.order.__getitem__))
+        return found
+
+
+def section_extras(
+    stories: list[Story],
+    listed: list[tuple[Candidate, Story]],
+    story_sections: StorySections,
+    rules: Rules,
+    dropped: Mapping[int, int],
+    section_factors: SectionFactors,
+) -> list[tuple[Candidate, Story]]:
+    """Each section's best stories that the overall list does not hold, best first overall.
+
+    Per section at most `rules.size` stories, in the order of their value times the section's
+    factor for the story's source (readers of that section clicked that source more or less
+    than readers at large; 1 without evidence). Only stories of positive value, never a
+    dropped story, and the post shown is the story's first from a source not weighted 0.
+    The stories are read best first, and only the first SECTION_SCAN of them: a section with
+    fewer than its 10 among the week's best stories is short, and its readers' lists are filled
+    from the overall top (`app.issues.segments`).
+    """
+    taken = {id(story) for _, story in listed}
+    chosen: dict[int, tuple[Candidate, Story]] = {}
+    by_section: dict[str, list[Story]] = {}
+    enough = rules.size * CANDIDATES_PER_SLOT
+    for story in stories[:SECTION_SCAN]:
+        if id(story) in taken or id(story) in dropped or story.value <= 0:
+            continue
+        for key in story_sections(story):
+            members = by_section.setdefault(key, [])
+            if len(members) < enough:
+                members.append(story)
+        if len(by_section) == len(story_sections.order) and all(
+            len(members) >= enough for members in by_section.values()
+        ):
+            break
+    for key, members in by_section.items():
+        factors = section_factors.get(key, {})
+        best = sorted(
+            members,
+            key=lambda s: -s.value * factors.get(source_key(s.posts[0].source), 1.0),
+        )
+        count = 0
+        for story in best:
+            if count >= rules.size:
+                break
+            pick = next(
+                (
+                    c
+                    for c in story.posts
+                    if c.id not in rules.drops
+                    and rules.source_weights.get(source_key(c.source), 1.0) > 0
+                ),
+                None,
+            )
+            if pick is None:
+                continue
+            chosen.setdefault(id(story), (pick, story))
+            count += 1
+    order = {id(story): index for index, story in enumerate(stories)}
+    return sorted(chosen.values(), key=lambda pair: order[id(pair[1])])

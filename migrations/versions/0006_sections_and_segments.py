@@ -9,6 +9,7 @@
   which keeps the append-only trigger.
 - `issue_segments`: one rendering of an issue per distinct (sections, cadence) of its readers,
   with its items and its finished message; `deliveries.segment` names the reader's.
+- `section_clicks`: clicks on an item by the readers of each section (per-section source prior).
 
 Revision ID: 0006
 Revises: 0005
@@ -70,10 +71,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("issue_segments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_issue_segments_issue_id"), ["issue_id"])
+    op.create_table(
+        "section_clicks",
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("section", sa.String(length=60), nullable=False),
+        sa.Column("clicks", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["issue_items.id"],
+            name=op.f("fk_section_clicks_item_id_issue_items"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("item_id", "section", name=op.f("pk_section_clicks")),
+    )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table("section_clicks")
     with op.batch_alter_table("issue_segments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_issue_segments_issue_id"))
     op.drop_table("issue_segments")

@@ -12,11 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from app import clock
 from app.delivery import control as send_controls
 from app.delivery.engine import SendError, start_send
+from app.delivery.ledger import count_recipients
 from app.delivery.messenger import transport_from_settings
 from app.delivery.transports import DeliveryError
 from app.issues.drafts import get_issue
 from app.issues.errors import IssueNotFound
 from app.issues.mail import MAX_TEST_RECIPIENTS, NothingToSend, preview, send_test
+from app.issues.segments import due_readers
 from app.models import Issue, IssueStatus
 from app.readers.counts import confirmed_readers
 from app.readers.subscriptions import InvalidAddress, normalise_email
@@ -136,7 +138,8 @@ def confirm_send(
     admin: AdminSession = Depends(current_admin),
     session: Session = db_session,
 ) -> Response:
-    """The confirm step: "Send to N confirmed readers?"."""
+    """The confirm step: "Send to N readers?" — the readers it would mail now (paused ones and
+    monthly ones outside the month's last week wait), out of the confirmed."""
     issue = get_issue(session, issue_id=issue_id)
     if issue.status != IssueStatus.DRAFT:
         return RedirectResponse(f"/admin/issues/{issue_id}/progress", 303)
@@ -145,7 +148,8 @@ def confirm_send(
         "admin/send_confirm.html",
         admin=admin,
         issue=issue,
-        readers=confirmed_readers(session),
+        readers=count_recipients(session, who=due_readers(issue.week, now=clock.now())),
+        confirmed=confirmed_readers(session),
     )
 
 
