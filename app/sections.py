@@ -23,7 +23,9 @@ from functools import cached_property
 from app.errors import Invalid
 
 DEFAULT_SECTIONS = (
-    "Solar & storage: solar, photovoltaic, pv, battery, batteries, energy storage, storage"
+    # Not a bare "storage": "gas storage at 83%" is not what a solar & storage reader wants.
+    "Solar & storage: solar, photovoltaic, pv, battery, batteries, energy storage,"
+    " battery storage, grid-scale storage, long-duration storage"
     " | Wind: wind, offshore wind, onshore wind, turbine, turbines"
     " | Grid & power: grid, transmission, power grid, utility, utilities, electricity,"
     " nuclear, power plant, interconnector"
@@ -112,11 +114,15 @@ class Sections:
 
     @cached_property
     def _keywords(self) -> dict[str, frozenset[str]]:
-        """Each keyword (spaces single) → the keys of the sections that list it."""
+        """Each keyword, as its words joined by single spaces → the keys of the sections that
+        list it."""
         found: dict[str, set[str]] = {}
         for section in self.all:
             for word in section.keywords:
-                found.setdefault(word, set()).add(section.key)
+                # Cut as texts are: "grid-scale storage" is the words grid, scale, storage.
+                words = " ".join(_WORD.findall(word.lower()))
+                if words:
+                    found.setdefault(words, set()).add(section.key)
         return {word: frozenset(keys) for word, keys in found.items()}
 
     @cached_property
