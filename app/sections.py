@@ -23,15 +23,20 @@ from functools import cached_property
 from app.errors import Invalid
 
 DEFAULT_SECTIONS = (
-    # Not a bare "storage": "gas storage at 83%" is not what a solar & storage reader wants.
+    # Not a bare "storage" ("gas storage at 83%"), "utility" ("utility-scale solar"),
+    # "electricity" (in every energy-bill story) or "shipping" (of oil, of food): words that
+    # put posts in a section their readers did not ask for (bench/section_quality.py).
     "Solar & storage: solar, photovoltaic, pv, battery, batteries, energy storage,"
     " battery storage, grid-scale storage, long-duration storage"
-    " | Wind: wind, offshore wind, onshore wind, turbine, turbines"
-    " | Grid & power: grid, transmission, power grid, utility, utilities, electricity,"
-    " nuclear, power plant, interconnector"
-    " | Policy: policy, regulation, carbon price, carbon tax, emissions trading, climate law,"
-    " subsidy, subsidies, cop30, net zero"
-    " | Mobility: ev, evs, electric vehicle, electric vehicles, charging, rail, aviation, shipping"
+    " | Wind: wind, offshore wind, onshore wind, wind farm, windfarm, turbine, turbines,"
+    " scotwind, vestas, siemens gamesa, orsted, ørsted"
+    " | Grid & power: grid, power grid, microgrid, transmission, power line, interconnector,"
+    " utilities, nuclear, power plant, national grid, ferc, ofgem"
+    " | Policy: policy, regulation, regulator, regulators, legislation, carbon price, carbon tax,"
+    " emissions trading, climate law, tax credit, subsidy, subsidies, net zero, cop26, cop27,"
+    " cop28, cop29, cop30, cop31"
+    " | Mobility: ev, evs, electric vehicle, electric vehicles, electric car, electric bus,"
+    " charging, automaker, rail, aviation, maritime"
 )
 MAX_SECTIONS = 12  # each subset of them may become a rendering of its own
 MAX_LABEL, MAX_KEYWORDS, MAX_KEYWORD = 40, 40, 60

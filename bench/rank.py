@@ -10,7 +10,7 @@ import random
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -145,6 +145,28 @@ def best_time(candidates: list[Candidate], repeats: int) -> float:
     return min(times)
 
 
+def post_rows(candidates: list[Candidate], *, now: datetime) -> list[dict]:
+    """The candidates as rows of the posts table (ids kept), stored at `now`."""
+    return [
+        {
+            "id": c.id + 1,
+            "url": c.url,
+            "title": c.title,
+            "summary": c.summary,
+            "source": c.source,
+            "topics": list(c.topics),
+            "published_at": c.published_at,
+            "views": c.views,
+            "likes": c.likes,
+            "shares": c.shares,
+            "comments": c.comments,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for c in candidates
+    ]
+
+
 def draft_time(candidates: list[Candidate]) -> float:
     """Seconds for `draft_issue` on a fresh SQLite file holding `candidates` as posts."""
     with tempfile.TemporaryDirectory() as folder:
@@ -152,26 +174,8 @@ def draft_time(candidates: list[Candidate]) -> float:
         upgrade(url)
         engine = make_engine(url)
         now = week_window(WEEK)[1] + timedelta(hours=6)
-        rows = [
-            {
-                "id": c.id + 1,
-                "url": c.url,
-                "title": c.title,
-                "summary": c.summary,
-                "source": c.source,
-                "topics": list(c.topics),
-                "published_at": c.published_at,
-                "views": c.views,
-                "likes": c.likes,
-                "shares": c.shares,
-                "comments": c.comments,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for c in candidates
-        ]
         with Session(engine) as session, session.begin():
-            session.execute(insert(Post), rows)
+            session.execute(insert(Post), post_rows(candidates, now=now))
         settings = Settings(database_url=url, topics=sorted(TOPICS))
         with Session(engine) as session, session.begin():
             clear_caches()

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, select, text  # noqa: E402
+from sqlalchemy import Connection, insert, select, text  # noqa: E402
 
 from app import clock  # noqa: E402
 from app.config import Settings  # noqa: E402
@@ -129,6 +129,21 @@ def selections(count: int) -> list[str]:
     return choices[:count]
 
 
+def add_readers(conn: Connection, readers: int, choices: list[str]) -> None:
+    """Confirmed readers reader1@… readerN@… (one INSERT … SELECT), reader g with the section
+    choice choices[g mod len]."""
+    conn.execute(
+        text(
+            "INSERT INTO subscribers (email, status, source, created_at, updated_at,"
+            " confirm_nonce, sections, cadence) SELECT 'reader' || g || '@example.org',"
+            " 'confirmed', 'bench', now(), now(), 0,"
+            " (CAST(:choices AS text[]))[1 + g % :k], 'weekly'"
+            " FROM generate_series(1, :n) g"
+        ),
+        {"n": readers, "choices": choices, "k": len(choices)},
+    )
+
+
 def seed(url: str, readers: int, segments: int = 1) -> int:
     """N confirmed readers (one INSERT … SELECT) spread round-robin over `segments` section
     choices, and an issue of 10 posts plus, per section, 10 more that only its readers get;
@@ -136,16 +151,7 @@ def seed(url: str, readers: int, segments: int = 1) -> int:
     engine = make_engine(url)
     choices = selections(segments)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO subscribers (email, status, source, created_at, updated_at,"
-                " confirm_nonce, sections, cadence) SELECT 'reader' || g || '@example.org',"
-                " 'confirmed', 'bench', now(), now(), 0,"
-                " (CAST(:choices AS text[]))[1 + g % :k], 'weekly'"
-                " FROM generate_series(1, :n) g"
-            ),
-            {"n": readers, "choices": choices, "k": len(choices)},
-        )
+        add_readers(conn, readers, choices)
         issue_id = conn.execute(
             text(
                 "INSERT INTO issues (week, status, subject, intro, pins, drops, created_at,"
@@ -313,7 +319,7 @@ def draft_run(readers: int, segments: int) -> dict[str, float]:
     """The weekly draft with personal rankings, timed in its steps on PostgreSQL: rank a
     synthetic 10,000-post week once with its section extras (`draft_issue`), plan the
     segments of `readers` readers, and compile and encode each segment's message."""
-    from bench.rank import WEEK, synthetic_week
+    from bench.rank import WEEK, post_rows, synthetic_week
 
     url = create_postgres_database(f"benchdraft{readers}")
     upgrade(url)
@@ -328,37 +334,11 @@ def draft_run(readers: int, segments: int) -> dict[str, float]:
     )
     try:
         engine = make_engine(url)
-        rows = [
-            {
-                "url": c.url,
-                "title": c.title,
-                "summary": c.summary,
-                "source": c.source,
-                "topics": list(c.topics),
-                "published_at": c.published_at,
-                "views": c.views,
-                "likes": c.likes,
-                "shares": c.shares,
-                "comments": c.comments,
-                "created_at": c.published_at,
-                "updated_at": c.published_at,
-            }
-            for c in synthetic_week(10_000)
-        ]
+        now = week_window(WEEK)[1] + timedelta(hours=6)
         choices = selections(segments)
         with engine.begin() as conn:
-            conn.execute(insert(Post), rows)
-            conn.execute(
-                text(
-                    "INSERT INTO subscribers (email, status, source, created_at, updated_at,"
-                    " confirm_nonce, sections, cadence) SELECT 'reader' || g || '@example.org',"
-                    " 'confirmed', 'bench', now(), now(), 0,"
-                    " (CAST(:choices AS text[]))[1 + g % :k], 'weekly'"
-                    " FROM generate_series(1, :n) g"
-                ),
-                {"n": readers, "choices": choices, "k": len(choices)},
-            )
-        now = week_window(WEEK)[1] + timedelta(hours=6)
+            conn.execute(insert(Post), post_rows(synthetic_week(10_000), now=now))
+            add_readers(conn, readers, choices)
         signer = Signer(settings.signing_keys())
         timings: dict[str, float] = {}
         with session_scope(url) as session:
