@@ -370,6 +370,18 @@ def test_a_subject_or_intro_with_a_line_break_or_control_is_refused_on_the_form(
 # --- preview, test send, send and progress -------------------------------------------------------
 
 
+def test_preview_as_a_reader_of_one_section(admin_client, db, settings):
+    issue = draft(db, admin_client)
+    wind = admin_client.get(f"/admin/issues/{issue.id}/preview?sections=wind").text
+    assert '<option value="wind" selected>Wind only</option>' in wind
+    assert "Picked for your sections: Wind." in wind
+    # Anything but a section key shows the overall list, as a reader of everything gets it.
+    for odd in ("astrology", "wind,policy", "<script>"):
+        page = admin_client.get(f"/admin/issues/{issue.id}/preview", params={"sections": odd})
+        assert page.status_code == 200 and "Picked for your sections" not in page.text
+        assert '<option value="" selected>everything' in page.text
+
+
 def test_preview_shows_both_widths_and_the_text_and_sends_a_test(admin_client, db, settings):
     issue = draft(db, admin_client)
     page = admin_client.get(f"/admin/issues/{issue.id}/preview")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 from datetime import UTC, datetime, timedelta
 from email import policy
 
@@ -340,3 +341,39 @@ def test_a_send_renders_once_per_segment_and_each_reader_gets_their_own_ten(
     )
     db.expire_all()
     assert db.get(Issue, issue.id).status == "sent"
+
+
+def test_an_editor_previews_the_mail_a_reader_of_some_sections_gets(
+    db, week_settings, client, admin_headers
+):
+    add_week(db, {"solar": 12, "wind": 12, "policy": 3})
+    issue = draft_issue(db, week=WEEK, now=NOW, settings=week_settings)
+    db.commit()
+    url = f"/api/issues/{issue.id}/preview"
+    wind = client.get(url, params={"format": "text", "sections": "Wind"}, headers=admin_headers)
+    assert wind.status_code == 200
+    assert "Picked for your sections: Wind." in wind.text
+    variant = IssueVariants(db, issue, settings=week_settings).variant(["wind"])
+    listed = re.findall(r"^\d+\. (.+)$", wind.text, re.M)
+    assert len(listed) == 10 and listed[0] == variant.items[0].post.title[: len(listed[0])]
+    policy = client.get(url, params={"format": "text", "sections": "policy"}, headers=admin_headers)
+    short = IssueVariants(db, issue, settings=week_settings).variant(["policy"]).from_sections
+    assert 0 < short < 10
+    said = f"They had {short} of this week's top posts; the other {10 - short} are the week's"
+    assert said in " ".join(policy.text.split())
+    overall = client.get(url, params={"format": "text"}, headers=admin_headers)
+    assert "Picked for your sections" not in overall.text
+    monthly = client.get(
+        url, params={"format": "text", "cadence": "monthly"}, headers=admin_headers
+    )
+    assert "Your monthly digest: the best of November 2026." in monthly.text
+
+    for params, reason in [
+        ({"sections": "astrology"}, "choose from solar (Solar), wind (Wind)"),
+        ({"sections": "wind,nuclear-fusion"}, "unknown section: nuclear-fusion"),
+        ({"cadence": "yearly"}, "cadence"),
+        ({"sections": "x" * 700}, "sections"),
+    ]:
+        refused = client.get(url, params=params, headers=admin_headers)
+        assert refused.status_code == 422, params
+        assert reason in refused.text, (params, refused.text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, selectinload
 from app.config import Settings
 from app.delivery.returns import return_path
 from app.delivery.transports import Transport
-from app.errors import Conflict
-from app.issues.segments import Variant, month_of
+from app.errors import Conflict, Invalid
+from app.issues.segments import IssueVariants, Variant, month_of
 from app.models import Cadence, Issue, IssueItem, Subscriber
 from app.readers.links import preview_links, reader_links
 from app.readers.notifications import list_id, sender_domain
@@ -219,11 +219,32 @@ def prepare_issue_message(
     )
 
 
-def preview(session: Session, issue: Issue, *, settings: Settings, signer: Signer, fmt: str) -> str:
-    """The issue as a reader sees it, as `html` or `text`; ValueError for any other format."""
+def preview(
+    session: Session,
+    issue: Issue,
+    *,
+    settings: Settings,
+    signer: Signer,
+    fmt: str,
+    sections: Sequence[str] = (),
+    cadence: str = Cadence.WEEKLY,
+) -> str:
+    """The issue as a reader sees it, as `html` or `text`; ValueError for any other format.
+
+    With `sections` (names or keys) or a monthly `cadence`, as a reader of that choice sees it:
+    their own list (`app.issues.segments`). Unknown sections: `UnknownSections`; an unknown
+    cadence: `Invalid`."""
     if fmt not in PREVIEW_FORMATS:
         raise ValueError(f"format must be one of {', '.join(PREVIEW_FORMATS)}, not {fmt!r}")
-    content = digest_content(session, issue, settings=settings, signer=signer)
+    if cadence not in Cadence.ALL:
+        raise Invalid(f"cadence must be weekly or monthly, not {str(cadence)[:40]!r}")
+    keys = split_key(settings.sections.choose(sections))
+    variant = (
+        IssueVariants(session, issue, settings=settings).variant(keys, cadence)
+        if keys or cadence != Cadence.WEEKLY
+        else None
+    )
+    content = digest_content(session, issue, settings=settings, signer=signer, variant=variant)
     links = preview_links(settings.public_base_url)
     rendered = render_digest(content, unsubscribe_url=links.unsubscribe, manage_url=links.manage)
     return rendered.html if fmt == "html" else rendered.text

@@ -66,11 +66,20 @@ def _preview_page(
     status: int = 200,
     **values: Any,
 ) -> HTMLResponse:
+    # ?sections=wind: the mail as a reader of one section (or of everything) gets it.
+    wanted = request.query_params.get("sections", "")[:100]
+    section = wanted if wanted in ctx.settings.sections.by_key else ""
+    shown = {
+        "settings": ctx.settings,
+        "signer": ctx.signer,
+        "sections": [section] if section else [],
+    }
     try:
-        html = preview(session, issue, settings=ctx.settings, signer=ctx.signer, fmt="html")
-        text = preview(session, issue, settings=ctx.settings, signer=ctx.signer, fmt="text")
+        html = preview(session, issue, fmt="html", **shown)
+        text = preview(session, issue, fmt="text", **shown)
     except NothingToSend as error:
         html, text, values["empty"] = "", "", str(error)
+    values["section"] = section
     values.setdefault("addresses", admin.admin.email)
     return render(
         request,

@@ -3,7 +3,7 @@ copies of an issue."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -83,10 +83,28 @@ def preview_issue(
     session: SessionDep,
     ctx: ContextDep,
     fmt: Annotated[PreviewFormat, Query(alias="format")] = "html",
+    sections: Annotated[
+        str,
+        Query(
+            max_length=600,
+            description="comma-separated sections (keys or labels): the list their reader gets",
+        ),
+    ] = "",
+    cadence: Annotated[Literal["weekly", "monthly"], Query()] = "weekly",
 ) -> Response:
-    """The email as a reader sees it, `format=html` or `format=text`."""
+    """The email as a reader sees it, `format=html` or `format=text`; with `sections` and
+    `cadence`, as a reader of that choice sees it."""
     issue = load_issue(session, issue_id)
-    body = preview(session, issue, settings=ctx.settings, signer=ctx.signer, fmt=fmt)
+    chosen = [name for name in sections.split(",") if name.strip()]
+    body = preview(
+        session,
+        issue,
+        settings=ctx.settings,
+        signer=ctx.signer,
+        fmt=fmt,
+        sections=chosen,
+        cadence=cadence,
+    )
     return HTMLResponse(body) if fmt == "html" else PlainTextResponse(body)
 
 
