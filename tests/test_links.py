@@ -101,3 +101,35 @@ def test_welcome_digest_and_test_copy_carry_the_readers_one_link(
         header = re.fullmatch(r"<([^>]+)>", message["List-Unsubscribe"])
         assert header is not None and header[1] == expected, name
         assert expected in message.get_body(("plain",)).get_content(), name
+
+
+def test_the_preference_centre_token_names_its_reader_and_day_and_nothing_else():
+    from datetime import UTC, datetime, timedelta
+
+    from app.tokens import InvalidToken, manage_link_token, read_manage_link_token
+
+    keys = ["new-key-0123456789abcdef", "old-key-0123456789abcdef"]
+    now = datetime(2026, 12, 2, 23, 59, tzinfo=UTC)
+    token = manage_link_token(keys, 4321, now=now)
+    assert read_manage_link_token(keys, token, now=now, max_days=120) == 4321
+    # Signed with a key that is now second in the list (rotation): still read.
+    old = manage_link_token(keys[1:], 4321, now=now)
+    assert read_manage_link_token(keys, old, now=now, max_days=120) == 4321
+    later = now + timedelta(days=120)
+    assert read_manage_link_token(keys, token, now=later, max_days=120) == 4321
+    reader, day, mac = token.split(".")
+    refused = {
+        "another reader": f"4322.{day}.{mac}",
+        "another day": f"{reader}.{int(day) + 1}.{mac}",
+        "a changed mac": f"{reader}.{day}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}",
+        "another key": manage_link_token(["stranger-key-0123456789ab"], 4321, now=now),
+        "made in the future": manage_link_token(keys, 4321, now=now + timedelta(days=3)),
+        "no token": "",
+        "garbage": "../../etc/passwd",
+        "an unsubscribe token": "eyJzIjo1fQ.axAUlg.PwXjQ4Y5GVIR99xCkuwquI7ZXeo",
+    }
+    for bad in refused.values():
+        with pytest.raises(InvalidToken, match="not valid"):
+            read_manage_link_token(keys, bad, now=now, max_days=120)
+    with pytest.raises(InvalidToken, match="expired"):
+        read_manage_link_token(keys, token, now=later + timedelta(days=1), max_days=120)

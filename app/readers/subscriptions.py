@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,7 +19,14 @@ from app.errors import Invalid
 from app.models import ConsentEvent, Subscriber, SubscriberStatus, UTCDateTime
 from app.readers.names import clean_name, one_line_name
 from app.sections import EVERYTHING, split_key
-from app.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, InvalidToken, Signer
+from app.tokens import (
+    CONFIRM,
+    UNSUBSCRIBE,
+    InvalidToken,
+    Signer,
+    manage_link_token,
+    read_manage_link_token,
+)
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
 
@@ -292,9 +299,9 @@ def unsubscribe_token(signer: Signer, subscriber_id: int) -> str:
 
 
 def manage_token(signer: Signer, subscriber_id: int, *, now: datetime | None = None) -> str:
-    """The preference-centre token: it names the reader and when it was made. Every mail
+    """The preference-centre token: it names the reader and the day it was made. Every mail
     carries a fresh one; `subscriber_for_manage` refuses one older than its max age."""
-    return signer.dumps(MANAGE, {"s": subscriber_id}, now=now)
+    return manage_link_token(signer.keys, subscriber_id, now=now or datetime.now(UTC))
 
 
 def subscriber_for_manage(
@@ -302,8 +309,8 @@ def subscriber_for_manage(
 ) -> Subscriber:
     """The reader a preference-centre token names; `InvalidToken` if it is forged, too old, or
     names a reader who is no longer there (erased)."""
-    payload = signer.loads(MANAGE, token, now=now, max_age=int(max_age.total_seconds()))
-    subscriber = _subscriber_from(session, payload)
+    reader = read_manage_link_token(signer.keys, token, now=now, max_days=max_age.days)
+    subscriber = _subscriber_from(session, {"s": reader})
     if subscriber.erased_at is not None:
         raise InvalidToken("This link is no longer valid.")
     return subscriber
