@@ -359,7 +359,7 @@ def test_an_editor_previews_the_mail_a_reader_of_some_sections_gets(
     policy = client.get(url, params={"format": "text", "sections": "policy"}, headers=admin_headers)
     short = IssueVariants(db, issue, settings=week_settings).variant(["policy"]).from_sections
     assert 0 < short < 10
-    said = f"They had {short} of this week's top posts; the other {10 - short} are the week's"
+    said = f"Your sections had {short} stories this week; the other {10 - short} are the week's"
     assert said in " ".join(policy.text.split())
     overall = client.get(url, params={"format": "text"}, headers=admin_headers)
     assert "Picked for your sections" not in overall.text

@@ -157,10 +157,14 @@ def selection_note(variant: Variant, *, week: str, settings: Settings) -> str | 
         others = len(variant.items) - variant.from_sections
         if others > 0:
             parts.append(
-                f"They had {variant.from_sections} of this {period}'s top posts;"
-                f" the other {others} are the {period}'s top stories."
+                f"Your sections had {_stories(variant.from_sections)} this {period};"
+                f" the other {others} are the {period}'s top stories overall."
             )
     return " ".join(parts) or None
+
+
+def _stories(count: int) -> str:
+    return "no story" if count == 0 else "1 story" if count == 1 else f"{count} stories"
 
 
 def prepare_variant_message(
