@@ -377,3 +377,55 @@ def test_an_editor_previews_the_mail_a_reader_of_some_sections_gets(
         refused = client.get(url, params=params, headers=admin_headers)
         assert refused.status_code == 422, params
         assert reason in refused.text, (params, refused.text)
+
+
+def test_a_month_end_send_mails_monthly_readers_the_best_of_the_month_and_skips_paused(
+    db, sessions, smtp_server, week_settings, published
+):
+    add_week(db, {"solar": 12, "wind": 12})
+    november = draft_issue(db, week=WEEK, now=NOW, settings=week_settings)
+    november.status = "sent"
+    db.add(
+        Post(
+            url="https://late.example.com/0",
+            title="Portugal solar late story breaks ground",
+            summary="Solar.",
+            source="Late Outlet",
+            topics=["energy"],
+            published_at=MONDAY + timedelta(days=8),
+            views=1000,
+            likes=5,
+            shares=0,
+            comments=0,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    db.flush()
+    now = NOW + timedelta(days=7)  # Monday after 2026-W48, November's last week
+    last = draft_issue(db, week="2026-W48", now=now, settings=week_settings)
+    add_reader(db, "weekly")
+    add_reader(db, "monthly", cadence="monthly")
+    add_reader(db, "paused", paused_until=now + timedelta(weeks=1))
+    week_settings.smtp_url = smtp_server.url()
+    assert start_send(db, issue_id=last.id, now=now, settings=week_settings)
+    db.commit()
+    for batch in sorted(set(db.scalars(select(Delivery.batch)))):
+        send_batch(
+            sessions,
+            issue_id=last.id,
+            batch=batch,
+            settings=week_settings,
+            transport=SMTPTransport(week_settings.smtp_url),
+            clock=lambda: now,
+        )
+    mails = {m.rcpt_tos[0]: m.message for m in smtp_server.wait_for(2)}
+    assert set(mails) == {"weekly@example.org", "monthly@example.org"}  # the paused one waits
+    monthly, weekly = mails["monthly@example.org"], mails["weekly@example.org"]
+    assert monthly["Subject"].startswith("The best of November 2026")
+    assert weekly["Subject"] == last.subject
+    text = monthly.get_body(("plain",)).get_content()
+    assert "Your monthly digest: the best of November 2026." in " ".join(text.split())
+    assert len(re.findall(r"^\d+\. ", text, re.M)) == 10  # the month's best, not one weak week
+    weekly_text = weekly.get_body(("plain",)).get_content()
+    assert len(re.findall(r"^\d+\. ", weekly_text, re.M)) == 1  # the last week had one post
