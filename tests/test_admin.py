@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email
 import html
 import os
 import re
 from datetime import timedelta
+from email import policy
 
 import pytest
 from fastapi.testclient import TestClient
@@ -380,6 +382,25 @@ def test_preview_as_a_reader_of_one_section(admin_client, db, settings):
         page = admin_client.get(f"/admin/issues/{issue.id}/preview", params={"sections": odd})
         assert page.status_code == 200 and "Picked for your sections" not in page.text
         assert '<option value="" selected>everything' in page.text
+    # A test copy from that page is the Wind reader's list, and the page stays on Wind.
+    csrf = csrf_of(wind)
+    sent = admin_client.post(
+        f"/admin/issues/{issue.id}/test",
+        data={"emails": "editor@example.org", "sections": "wind", "csrf_token": csrf},
+    )
+    assert sent.status_code == 200 and "Test copy sent to editor@example.org" in sent.text
+    assert '<option value="wind" selected>Wind only</option>' in sent.text
+    copy = sorted(settings.outbox_dir.glob("*.eml"))[-1].read_bytes()
+    text = email.message_from_bytes(copy, policy=policy.default).get_body(("plain",))
+    assert "Picked for your sections: Wind." in text.get_content()
+    # A section that does not exist sends the overall list, as everyone gets it.
+    admin_client.post(
+        f"/admin/issues/{issue.id}/test",
+        data={"emails": "editor@example.org", "sections": "astrology", "csrf_token": csrf},
+    )
+    copy = sorted(settings.outbox_dir.glob("*.eml"))[-1].read_bytes()
+    text = email.message_from_bytes(copy, policy=policy.default).get_body(("plain",))
+    assert "Picked for your sections" not in text.get_content()
 
 
 def test_preview_shows_both_widths_and_the_text_and_sends_a_test(admin_client, db, settings):

@@ -200,8 +200,14 @@ def feedback_id(settings: Settings, issue_id: int, kind: str = "digest") -> str:
     return f"{issue_id}:{kind}:weekly:{sender_domain(settings)}"
 
 
-def _rendered(session: Session, issue: Issue, settings: Settings, signer: Signer) -> Rendered:
-    content = digest_content(session, issue, settings=settings, signer=signer)
+def _rendered(
+    session: Session,
+    issue: Issue,
+    settings: Settings,
+    signer: Signer,
+    variant: Variant | None = None,
+) -> Rendered:
+    content = digest_content(session, issue, settings=settings, signer=signer, variant=variant)
     if not content.cards:
         raise NothingToSend(f"issue {issue.id} ({issue.week}) lists no posts: nothing to send")
     return render_digest(
@@ -223,6 +229,24 @@ def prepare_issue_message(
     )
 
 
+def reader_variant(
+    session: Session,
+    issue: Issue,
+    *,
+    settings: Settings,
+    sections: Sequence[str] = (),
+    cadence: str = Cadence.WEEKLY,
+) -> Variant | None:
+    """The list a reader of these sections (names or keys) and cadence gets; None for the
+    overall list. Unknown sections: `UnknownSections`; an unknown cadence: `Invalid`."""
+    if cadence not in Cadence.ALL:
+        raise Invalid(f"cadence must be weekly or monthly, not {str(cadence)[:40]!r}")
+    keys = split_key(settings.sections.choose(sections))
+    if not keys and cadence == Cadence.WEEKLY:
+        return None
+    return IssueVariants(session, issue, settings=settings).variant(keys, cadence)
+
+
 def preview(
     session: Session,
     issue: Issue,
@@ -240,14 +264,7 @@ def preview(
     cadence: `Invalid`."""
     if fmt not in PREVIEW_FORMATS:
         raise ValueError(f"format must be one of {', '.join(PREVIEW_FORMATS)}, not {fmt!r}")
-    if cadence not in Cadence.ALL:
-        raise Invalid(f"cadence must be weekly or monthly, not {str(cadence)[:40]!r}")
-    keys = split_key(settings.sections.choose(sections))
-    variant = (
-        IssueVariants(session, issue, settings=settings).variant(keys, cadence)
-        if keys or cadence != Cadence.WEEKLY
-        else None
-    )
+    variant = reader_variant(session, issue, settings=settings, sections=sections, cadence=cadence)
     content = digest_content(session, issue, settings=settings, signer=signer, variant=variant)
     links = preview_links(settings.public_base_url)
     rendered = render_digest(content, unsubscribe_url=links.unsubscribe, manage_url=links.manage)
@@ -282,15 +299,17 @@ def send_test(
     signer: Signer,
     transport: Transport,
     now: datetime,
+    sections: Sequence[str] = (),
 ) -> list[str]:
     """Mail a "[TEST]" copy to each address (not in the ledger; the issue notes when and to
-    whom); returns the addresses."""
+    whom); returns the addresses. With `sections`, the copy is the list their reader gets."""
     if not emails or len(emails) > MAX_TEST_RECIPIENTS:
         raise ValueError(f"give between 1 and {MAX_TEST_RECIPIENTS} addresses for a test send")
+    variant = reader_variant(session, issue, settings=settings, sections=sections)
     template = build_template(
         sender=settings.from_address,
         subject=TEST_PREFIX + issue.subject,
-        rendered=_rendered(session, issue, settings, signer),
+        rendered=_rendered(session, issue, settings, signer, variant),
         list_id=list_id(settings),
         feedback_id=feedback_id(settings, issue.id, "test"),
         date=now,

@@ -56,6 +56,12 @@ def parse_addresses(text: str) -> tuple[list[str], list[str]]:
     return addresses, problems
 
 
+def _section(ctx: WebContext, wanted: object) -> str:
+    """A section key the preview may show a reader of; "" (everything) for anything else."""
+    key = str(wanted or "")[:100]
+    return key if key in ctx.settings.sections.by_key else ""
+
+
 def _preview_page(
     request: Request,
     admin: AdminSession,
@@ -64,11 +70,12 @@ def _preview_page(
     issue: Issue,
     *,
     status: int = 200,
+    section: str | None = None,
     **values: Any,
 ) -> HTMLResponse:
     # ?sections=wind: the mail as a reader of one section (or of everything) gets it.
-    wanted = request.query_params.get("sections", "")[:100]
-    section = wanted if wanted in ctx.settings.sections.by_key else ""
+    if section is None:
+        section = _section(ctx, request.query_params.get("sections"))
     shown = {
         "settings": ctx.settings,
         "signer": ctx.signer,
@@ -116,7 +123,9 @@ async def test_send(
 ) -> Response:
     """Mail a marked test copy to the typed addresses (not counted as a send)."""
     issue = get_issue(session, issue_id=issue_id)
-    typed = str((await request.form()).get("emails") or "")[:4000]
+    form = await request.form()
+    typed = str(form.get("emails") or "")[:4000]
+    section = _section(ctx, form.get("sections"))
     addresses, problems = parse_addresses(typed)
     if not problems:
         try:
@@ -129,14 +138,30 @@ async def test_send(
                 signer=ctx.signer,
                 transport=transport_from_settings(ctx.settings),
                 now=clock.now(),
+                sections=[section] if section else [],
             )
             return _preview_page(
-                request, admin, session, ctx, issue, addresses=typed, test_sent=sent
+                request,
+                admin,
+                session,
+                ctx,
+                issue,
+                section=section,
+                addresses=typed,
+                test_sent=sent,
             )
         except (NothingToSend, ValueError, DeliveryError) as error:
             problems.append(str(error))
     return _preview_page(
-        request, admin, session, ctx, issue, status=422, addresses=typed, test_problems=problems
+        request,
+        admin,
+        session,
+        ctx,
+        issue,
+        status=422,
+        section=section,
+        addresses=typed,
+        test_problems=problems,
     )
 
 
