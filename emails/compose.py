@@ -151,10 +151,8 @@ class _SlotForms:
         raw: dict[str, bytes],
     ) -> None:
         """Add a URL's values for its (text, HTML) slots: QP-encoded to `values`, raw to `raw`."""
-        for slot, value in zip(slots, (url, None), strict=True):
-            if slot not in self.encoded and slot not in self.raw:
-                continue
-            value = value if value is not None else html.escape(url)
+        text_slot, html_slot = slots
+        for slot, value in ((text_slot, url), (html_slot, html.escape(url))):
             if slot in self.encoded:
                 values[slot] = qp_encode_value(value)
             if slot in self.raw:

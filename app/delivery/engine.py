@@ -30,7 +30,7 @@ from app.delivery.transports import (
 from app.errors import Conflict
 from app.issues.errors import IssueNotFound
 from app.issues.mail import dkim_signer, prepare_issue_message, prepare_variant_message
-from app.issues.segments import due_readers, plan_segments, segment_numbers
+from app.issues.segments import OVERALL, due_readers, plan_segments, segment_numbers
 from app.models import (
     Delivery,
     DeliveryState,
@@ -89,13 +89,15 @@ def start_send(session: Session, *, issue_id: int, now: datetime, settings: Sett
     if refusal := settings.digest_send_refusal():
         raise SendRefused(refusal)
     signer = Signer(settings.signing_keys())
-    template = prepare_issue_message(session, issue, settings=settings, signer=signer, now=now)
+    overall = prepare_issue_message(
+        session, issue, settings=settings, signer=signer, now=now
+    ).dumps()
     won = session.execute(
         update(Issue)
         .where(Issue.id == issue_id, Issue.status == IssueStatus.DRAFT)
         .values(
             status=IssueStatus.SENDING,
-            message_template=template.dumps(),
+            message_template=overall,
             pause_reason=None,
             send_started_at=now,
             updated_at=now,
@@ -106,6 +108,20 @@ def start_send(session: Session, *, issue_id: int, now: datetime, settings: Sett
         return False
     segments = plan_segments(session, issue, settings=settings, now=now)
     for segment in segments:
+        # Readers of everything, weekly, get the issue's own message: rendered once, above.
+        # Its links name no segment, and a click without one counts as theirs ("").
+        if (segment.variant.key, segment.variant.cadence) == OVERALL:
+            message = overall
+        else:
+            message = prepare_variant_message(
+                session,
+                issue,
+                segment.variant,
+                settings=settings,
+                signer=signer,
+                now=now,
+                segment=segment.number,
+            ).dumps()
         session.add(
             IssueSegment(
                 issue_id=issue_id,
@@ -114,15 +130,7 @@ def start_send(session: Session, *, issue_id: int, now: datetime, settings: Sett
                 cadence=segment.variant.cadence,
                 item_ids=[item.id for item in segment.variant.items],
                 readers=segment.readers,
-                message_template=prepare_variant_message(
-                    session,
-                    issue,
-                    segment.variant,
-                    settings=settings,
-                    signer=signer,
-                    now=now,
-                    segment=segment.number,
-                ).dumps(),
+                message_template=message,
                 created_at=now,
             )
         )
