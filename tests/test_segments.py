@@ -77,6 +77,43 @@ def add_week(db: Session, counts: dict[str, int], *, views: int = 1000) -> dict[
     return made
 
 
+def add_late_posts(db: Session, count: int) -> None:
+    """Weak solar posts in 2026-W48, the week after WEEK and November's last."""
+    for n in range(count):
+        db.add(
+            Post(
+                url=f"https://late.example.com/{n}",
+                title=f"{PLACES[n]} solar late story {VERBS[n]}",
+                summary="Solar.",
+                source="Late Outlet",
+                topics=["energy"],
+                published_at=MONDAY + timedelta(days=7, hours=10 + n),
+                views=1000,
+                likes=5,
+                shares=0,
+                comments=0,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    db.flush()
+
+
+def run_batches(sessions, db: Session, issue_id: int, settings, *, at: datetime) -> None:
+    """Every batch of the send once, in order, as workers would, over the test SMTP server."""
+    for batch in sorted(
+        set(db.scalars(select(Delivery.batch).where(Delivery.issue_id == issue_id)))
+    ):
+        send_batch(
+            sessions,
+            issue_id=issue_id,
+            batch=batch,
+            settings=settings,
+            transport=SMTPTransport(settings.smtp_url),
+            clock=lambda: at,
+        )
+
+
 def add_reader(
     db: Session,
     name: str,
@@ -214,25 +251,7 @@ def test_monthly_readers_get_the_best_of_the_month_in_its_last_week(db, week_set
     add_week(db, {"solar": 12, "wind": 12})
     november = draft_issue(db, week=WEEK, now=NOW, settings=week_settings)
     november.status = "sent"
-    last_monday = MONDAY + timedelta(days=7)
-    for n in range(4):  # the month's last week: four weaker posts
-        db.add(
-            Post(
-                url=f"https://late.example.com/{n}",
-                title=f"{PLACES[n]} solar late story {VERBS[n]}",
-                summary="Solar.",
-                source="Late Outlet",
-                topics=["energy"],
-                published_at=last_monday + timedelta(hours=10 + n),
-                views=1000,
-                likes=5,
-                shares=0,
-                comments=0,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
-    db.flush()
+    add_late_posts(db, 4)  # the month's last week: four weaker posts
     last = draft_issue(db, week="2026-W48", now=NOW + timedelta(days=7), settings=week_settings)
     add_reader(db, "weekly")
     add_reader(db, "monthly", cadence="monthly")
@@ -292,15 +311,7 @@ def test_a_send_renders_once_per_segment_and_each_reader_gets_their_own_ten(
         "w@example.org": 2,
         "wp@example.org": 3,
     }
-    for batch in sorted({batch for *_, batch in rows}):
-        send_batch(
-            sessions,
-            issue_id=issue.id,
-            batch=batch,
-            settings=week_settings,
-            transport=SMTPTransport(week_settings.smtp_url),
-            clock=lambda: NOW,
-        )
+    run_batches(sessions, db, issue.id, week_settings, at=NOW)
     mails = _bodies(smtp_server.wait_for(5))
     assert len(mails) == 5
     items = {item.id: item for item in db.scalars(select(IssueItem))}
@@ -385,23 +396,7 @@ def test_a_month_end_send_mails_monthly_readers_the_best_of_the_month_and_skips_
     add_week(db, {"solar": 12, "wind": 12})
     november = draft_issue(db, week=WEEK, now=NOW, settings=week_settings)
     november.status = "sent"
-    db.add(
-        Post(
-            url="https://late.example.com/0",
-            title="Portugal solar late story breaks ground",
-            summary="Solar.",
-            source="Late Outlet",
-            topics=["energy"],
-            published_at=MONDAY + timedelta(days=8),
-            views=1000,
-            likes=5,
-            shares=0,
-            comments=0,
-            created_at=NOW,
-            updated_at=NOW,
-        )
-    )
-    db.flush()
+    add_late_posts(db, 1)
     now = NOW + timedelta(days=7)  # Monday after 2026-W48, November's last week
     last = draft_issue(db, week="2026-W48", now=now, settings=week_settings)
     add_reader(db, "weekly")
@@ -410,15 +405,7 @@ def test_a_month_end_send_mails_monthly_readers_the_best_of_the_month_and_skips_
     week_settings.smtp_url = smtp_server.url()
     assert start_send(db, issue_id=last.id, now=now, settings=week_settings)
     db.commit()
-    for batch in sorted(set(db.scalars(select(Delivery.batch)))):
-        send_batch(
-            sessions,
-            issue_id=last.id,
-            batch=batch,
-            settings=week_settings,
-            transport=SMTPTransport(week_settings.smtp_url),
-            clock=lambda: now,
-        )
+    run_batches(sessions, db, last.id, week_settings, at=now)
     mails = {m.rcpt_tos[0]: m.message for m in smtp_server.wait_for(2)}
     assert set(mails) == {"weekly@example.org", "monthly@example.org"}  # the paused one waits
     monthly, weekly = mails["monthly@example.org"], mails["weekly@example.org"]
